@@ -1,0 +1,51 @@
+"""The forecast stage: base forecasts of the triangulated total, carrying the history's uncertainty.
+
+A level that the evidence pins only to +-30% cannot be forecast to +-5%: each draw of the forecast
+starts from the same draw of the base-year level, then adds the base model's own uncertainty
+(log-normal with the width of its 95% interval, one standard normal per draw so a path is a path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..pack import Market
+from ..solve.triangulate import SEED, History
+from . import forecast
+
+__all__ = ["BaseForecast", "forecast_total"]
+
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class BaseForecast:
+    years: tuple[int, ...]
+    total_usd_bn: np.ndarray  # (years,) point forecast
+    total_draws: np.ndarray  # (draws, years), history uncertainty included
+    model_lo95: np.ndarray  # the base models' own 95% interval, before the history's uncertainty
+    model_hi95: np.ndarray
+    method: str
+
+
+def forecast_total(market: Market, history: History) -> BaseForecast:
+    base = market.years.base_year
+    h = market.model_end - base
+    df = pd.DataFrame({"unique_id": "total", "ds": list(history.years), "y": history.total_usd_bn})
+    fc = forecast(df, h, levels=(95,))
+    years = tuple(int(y) for y in fc["ds"])
+    point = fc["y_hat"].to_numpy()
+    sigma = (np.log(fc["hi_95"].to_numpy()) - np.log(fc["lo_95"].to_numpy())) / (2 * Z95)
+    hist_total = history.cube.draws.sum(axis=2)  # (draws, history years)
+    start = hist_total[:, -1] / history.total_usd_bn[-1]
+    z = np.random.default_rng(SEED + 1).standard_normal(hist_total.shape[0])
+    draws = point[None, :] * start[:, None] * np.exp(sigma[None, :] * z[:, None])
+    method = (
+        "statsforecast AutoETS and random walk with drift on the log of the triangulated total; point: "
+        "drift (compound average growth of the history); interval: the union of both models' intervals, "
+        f"combined with the {base} level's own uncertainty from triangulation"
+    )
+    return BaseForecast(years, point, draws, fc["lo_95"].to_numpy(), fc["hi_95"].to_numpy(), method)

@@ -1,0 +1,125 @@
+"""The flow, one way: load -> validate -> normalise -> triangulate -> forecast -> reconcile -> analyse -> publish.
+
+``run(pack)`` computes everything and returns a ``Run``; ``publish(run, out)`` writes the files,
+all or nothing: they are written to a temporary folder beside ``out`` and moved into place only
+when every one is complete, so a failed run leaves ``out`` as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from .analysis import Analysis, analyse
+from .cube import Cube
+from .errors import PackRefused
+from .evidence import Evidence, normalise
+from .findings import Finding
+from .forecast.stage import BaseForecast, forecast_total
+from .pack import Market, load
+from .solve.judge import Verdict, judge
+from .solve.reconcile import reconcile
+from .solve.triangulate import History, triangulate
+from .solve.reconcile import METHOD as RECONCILE_METHOD
+from .validate import validate
+
+__all__ = ["Run", "run", "publish", "default_pack", "FORMATS"]
+
+FORMATS = ("json", "html")
+
+
+def default_pack() -> Path:
+    """The built-in CMO pack (markets/cmo in the source tree)."""
+    return Path(__file__).resolve().parents[2] / "markets" / "cmo"
+
+
+@dataclass
+class Run:
+    market: Market
+    findings: list[Finding]
+    evidence: Evidence
+    history: History
+    base_forecast: BaseForecast
+    cube: Cube
+    verdicts: list[Verdict]
+    analysis: Analysis
+    methodology: list[dict[str, str]]
+    code_version: str = __version__
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        from .report.document import build_document
+
+        return build_document(self)
+
+
+def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda s: None) -> Run:
+    """Run every stage on a pack folder (the built-in CMO pack when None). Raises PackError or PackRefused."""
+    progress("load")
+    market = load(pack or default_pack())
+    progress("validate")
+    findings = validate(market)
+    if any(f.severity == "error" for f in findings):
+        raise PackRefused(findings)
+    progress("normalise")
+    evidence = normalise(market)
+    progress("triangulate")
+    history = triangulate(market, evidence)
+    progress("forecast")
+    base = forecast_total(market, history)
+    progress("reconcile")
+    cube = reconcile(market, history, base)
+    verdicts = judge(market, evidence, cube, history.used, history.conventions)
+    progress("analyse")
+    analysis = analyse(market, cube)
+    methodology = [
+        {"stage": "normalise", "text": f"FX: {market.fx_policy}. Calendarisation: {market.calendarisation}."},
+        {"stage": "triangulate", "text": history.method},
+        {"stage": "forecast", "text": base.method},
+        {"stage": "reconcile", "text": RECONCILE_METHOD},
+        {
+            "stage": "verdicts",
+            "text": "each claim's standardised residual z against the cube, in its own terms: |z| <= 2 "
+            "consistent, 2-4 in tension, above 4 contradicted",
+        },
+        {
+            "stage": "provenance",
+            "text": "sourced (equals a claim after stated conversions), derived (arithmetic on sourced numbers), "
+            "modelled (solver or forecast output), assumed (from an assumption alone); the weakest input decides",
+        },
+    ]
+    return Run(market, findings, evidence, history, base, cube, verdicts, analysis, methodology)
+
+
+def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write the report files into ``out`` (created if needed), atomically; returns their paths."""
+    from .report.document import to_json
+    from .report.html import render_html
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    document = result.document
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        writers = {
+            "json": ("report.json", lambda: to_json(document)),
+            "html": ("report.html", lambda: render_html(document)),
+        }
+        names = []
+        for fmt in formats:
+            name, make = writers[fmt]
+            (tmp / name).write_text(make(), encoding="utf-8")
+            names.append(name)
+        out.mkdir(exist_ok=True)
+        for name in names:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.files = [out / n for n in names]
+    return result.files

@@ -1,0 +1,117 @@
+"""A verdict on every claim: how far the fitted cube had to bend from it.
+
+The standardised residual z compares the cube's value with the claim, in the claim's own terms
+and scaled by its confidence (the same scales as triangulation): sizes in log, shares in share
+points, CAGRs in rate per year. |z| <= 2: consistent; 2 < |z| <= 4: in tension; |z| > 4:
+contradicted. A claim the cube cannot speak to (a definition with no stated ratio to the target, a
+member outside the cube's dimensions, a currency with no rate) gets no verdict and says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cube import Cube
+from ..evidence import Evidence, Item
+from ..pack import Market
+from ..validate import growth_period, usable_definitions
+from .triangulate import SIGMA_GROWTH, SIGMA_LOG
+
+__all__ = ["Verdict", "judge", "SIGMA_SHARE", "verdict_of"]
+
+SIGMA_SHARE = {"high": 0.03, "medium": 0.05, "low": 0.08}  # sd of a share, in share points (0-1)
+UNSTATED_YEAR_FACTOR = 1.5  # a share of an unstated year is compared with the base year, less strictly
+
+
+@dataclass(frozen=True)
+class Verdict:
+    claim_id: str
+    used: bool  # did the fit use it
+    claimed: float | None  # in the claim's terms after conversion: USD bn of the target, share, rate
+    fitted: float | None  # the cube's value in the same terms
+    z: float | None
+    verdict: str  # consistent | in tension | contradicted | not judged
+    note: str
+
+
+def verdict_of(z: float) -> str:
+    a = abs(z)
+    return "consistent" if a <= 2 else "in tension" if a <= 4 else "contradicted"
+
+
+def judge(market: Market, evidence: Evidence, cube: Cube, used: tuple[str, ...], conventions: dict[str, str]) -> list[Verdict]:
+    ratios = usable_definitions(market)
+    dims = {d.id for d in market.dimensions}
+    out = []
+    for item in evidence.items:
+        out.append(_judge_one(market, item, cube, ratios, dims, item.claim.id in used, conventions))
+    return out
+
+
+def _no(item: Item, used: bool, note: str) -> Verdict:
+    return Verdict(item.claim.id, used, None, None, None, "not judged", note)
+
+
+def _judge_one(market, item: Item, cube: Cube, ratios, dims, used: bool, conventions) -> Verdict:
+    c = item.claim
+    if c.kind == "structure":
+        return _no(item, used, "a claim about structure (see the findings)")
+    if item.problem:
+        return _no(item, used, item.problem)
+    if c.kind == "revenue":
+        return _judge_revenue(market, item, cube, used)
+    if c.definition not in ratios:
+        return _no(item, used, f"market label {c.label!r} has no stated ratio to the target definition")
+    if c.member_as_written and not c.selection:
+        return _no(item, used, f"{c.member_as_written!r} is not a member of the cube's dimensions")
+    sel = tuple(sorted({**dict(c.parent), **dict(c.selection)}.items()))
+    point, _ = cube.series(sel)
+    by_year = dict(zip(cube.years, point))
+    ratio = ratios[c.definition]
+    if c.kind == "size":
+        if c.year not in by_year:
+            return _no(item, used, f"{c.year} is outside the model's years")
+        assert item.value_usd_bn is not None
+        fitted = by_year[c.year] * ratio
+        z = float(np.log(fitted / item.value_usd_bn) / SIGMA_LOG[c.confidence])
+        return Verdict(c.id, used, item.value_usd_bn, fitted, z, verdict_of(z), item.conversion)
+    if c.kind == "share":
+        year = c.year if c.year is not None else market.years.base_year
+        if year not in by_year:
+            return _no(item, used, f"{year} is outside the model's years")
+        parent_point, _ = cube.series(c.parent)
+        fitted = by_year[year] / dict(zip(cube.years, parent_point))[year]
+        sd = SIGMA_SHARE[c.confidence] * (UNSTATED_YEAR_FACTOR if c.year is None else 1)
+        assert item.fraction is not None
+        z = float((fitted - item.fraction) / sd)
+        note = "year not stated: compared with the base year" if c.year is None else ""
+        return Verdict(c.id, used, item.fraction, fitted, z, verdict_of(z), note)
+    period = growth_period(market, c)
+    if period is None:
+        return _no(item, used, "the CAGR's period is not stated and the source gives no endpoints")
+    t1, t2 = period
+    if t1 not in by_year or t2 not in by_year:
+        return _no(item, used, f"period {t1}-{t2} is outside the model's years")
+    fitted = (by_year[t2] / by_year[t1]) ** (1 / (t2 - t1)) - 1
+    assert item.fraction is not None
+    z = float((fitted - item.fraction) / SIGMA_GROWTH[c.confidence])
+    note = conventions.get(c.id) or f"{t1}..{t2}"
+    return Verdict(c.id, used, item.fraction, fitted, z, verdict_of(z), f"period {note}")
+
+
+def _judge_revenue(market: Market, item: Item, cube: Cube, used: bool) -> Verdict:
+    c = item.claim
+    share = next((a for a in market.assumptions.attributions if a.company == c.company), None)
+    if share is None:
+        return _no(item, used, f"no assumption says what part of {c.company}'s revenue belongs to the market")
+    if item.year not in cube.years:
+        return _no(item, used, f"{item.year} is outside the model's years")
+    assert item.value_usd_bn is not None
+    total = cube.series(())[0][cube.year_index(item.year)]
+    attributable = item.value_usd_bn * share.share
+    frac = attributable / total
+    verdict = "consistent" if frac <= 1 else "contradicted"
+    note = f"{attributable:.3g} USD bn attributable ({share.share:.0%} of revenue) = {frac:.1%} of the market"
+    return Verdict(c.id, used, attributable, total, None, verdict, note)
