@@ -250,7 +250,14 @@ def _nested_pairs(market: Market, claims: list[Claim]) -> list[tuple[Claim, Clai
 
 # -- growth -------------------------------------------------------------------------------------
 def _quantity(c: Claim) -> tuple:
-    return (c.source, c.definition or c.label, c.selection, c.parent)
+    """What a claim measures: source, definition, cube selection and parent, and the member as
+    written (an unmapped member has an empty selection but is not the whole market)."""
+    return (c.source, c.definition or c.label, c.selection, c.parent, "" if c.selection else c.member_as_written)
+
+
+def is_whole_market(c: Claim) -> bool:
+    """A claim about the whole market (no selection, no parent, no unmapped member)."""
+    return not c.selection and not c.parent and not c.member_as_written
 
 
 def _sizes_of(market: Market, g: Claim) -> dict[int, Claim]:
@@ -516,7 +523,7 @@ def _level_evidence(market: Market) -> list[Finding]:
     for c in market.claims:
         if (
             c.kind == "size"
-            and not c.selection
+            and is_whole_market(c)
             and c.definition in usable
             and c.year is not None
             and market.years.history_start <= c.year <= market.years.base_year

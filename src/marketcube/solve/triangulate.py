@@ -27,7 +27,7 @@ from scipy.optimize import least_squares
 from ..cube import Cube
 from ..evidence import Evidence
 from ..pack import Market
-from ..validate import growth_period, usable_definitions
+from ..validate import growth_period, is_whole_market, usable_definitions
 from .splits import LeafShares, leaf_shares
 
 __all__ = ["History", "triangulate", "SIGMA_LOG", "SIGMA_GROWTH", "N_DRAWS", "SEED"]
@@ -62,7 +62,7 @@ def triangulate(market: Market, evidence: Evidence) -> History:
     used, conventions = [], {}
     for item in evidence.items:
         c = item.claim
-        if c.selection or c.parent or c.definition not in ratios:
+        if not is_whole_market(c) or c.definition not in ratios:
             continue
         if c.kind == "size" and item.value_usd_bn and item.year in idx:
             rows.append(({idx[item.year]: 1.0}, float(np.log(item.value_usd_bn / ratios[c.definition])), SIGMA_LOG[c.confidence]))
