@@ -25,7 +25,6 @@ from .pack import Market, load
 from .solve.judge import Verdict, judge
 from .solve.reconcile import reconcile
 from .solve.triangulate import History, triangulate
-from .solve.reconcile import METHOD as RECONCILE_METHOD
 from .validate import validate
 
 __all__ = ["Run", "run", "publish", "default_pack", "FORMATS"]
@@ -74,15 +73,16 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
     progress("forecast")
     base = forecast_total(market, history)
     progress("reconcile")
-    cube = reconcile(market, history, base)
-    verdicts = judge(market, evidence, cube, history.used, history.conventions)
+    reconciled = reconcile(market, evidence, history, base)
+    cube = reconciled.cube
+    verdicts = judge(market, evidence, cube, history.used + reconciled.used, history.conventions)
     progress("analyse")
     analysis = analyse(market, cube)
     methodology = [
         {"stage": "normalise", "text": f"FX: {market.fx_policy}. Calendarisation: {market.calendarisation}."},
         {"stage": "triangulate", "text": history.method},
         {"stage": "forecast", "text": base.method},
-        {"stage": "reconcile", "text": RECONCILE_METHOD},
+        {"stage": "reconcile", "text": reconciled.method},
         {
             "stage": "verdicts",
             "text": "each claim's standardised residual z against the cube, in its own terms: |z| <= 2 "

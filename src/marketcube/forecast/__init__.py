@@ -1,12 +1,10 @@
 """Base forecasts for annual market series, with prediction intervals.
 
-Base models come from statsforecast (AutoETS and random walk with drift), fitted to the log of
-each series so that forecasts stay positive and growth compounds. The point forecast is the
-drift model's (the series' average compound growth carried on): on 5-10 yearly points AutoETS
-often picks a model with no trend, and averaging it in would halve the growth for no reason in
-the data. Each interval is the union of the two models' intervals (the wider bound of each side),
-a conservative choice for short series. Later work (issue 4) adds
-model selection, calibrated intervals and growth hints on top of this interface.
+The base model comes from statsforecast: a random walk with drift fitted to the log of each
+series, so forecasts stay positive and growth compounds at the series' average rate. On 5-10
+yearly points of a triangulated (smooth) history, AutoETS often picks a model with no trend and
+its intervals swing with the smoothing, so this first version does not use it; model selection,
+combination and calibrated intervals come in issue 4 behind this same interface.
 """
 
 from __future__ import annotations
@@ -21,25 +19,24 @@ def forecast(df: pd.DataFrame, h: int, levels: tuple[int, ...] = (80, 95)) -> pd
     """Forecast every series of ``df`` (columns unique_id, ds as int year or index, y > 0).
 
     Returns unique_id, ds (continuing each series' ds), y_hat and lo_L / hi_L for each level L
-    (percent). Units are those of y.
+    (percent). Units are those of y. Series need at least two points.
     """
     from statsforecast import StatsForecast
-    from statsforecast.models import AutoETS, RandomWalkWithDrift
+    from statsforecast.models import RandomWalkWithDrift
 
     if (df["y"] <= 0).any():
         raise ValueError("forecast needs positive y (market sizes); got a zero or negative value")
+    short = df.groupby("unique_id").size()
+    if (short < 2).any():
+        raise ValueError(f"series with fewer than two points: {', '.join(map(str, short[short < 2].index))}")
     work = df[["unique_id", "ds", "y"]].copy()
     work["y"] = np.log(work["y"].astype(float))
     work["ds"] = work["ds"].astype(int)
-    # AutoETS refuses series too short to fit (fewer than ~6 points): drift stands in for it there
-    sf = StatsForecast(
-        models=[AutoETS(season_length=1), RandomWalkWithDrift()], freq=1, n_jobs=1, fallback_model=RandomWalkWithDrift()
-    )
+    sf = StatsForecast(models=[RandomWalkWithDrift()], freq=1, n_jobs=1)
     fc = sf.forecast(df=work, h=h, level=list(levels))
-    names = ("AutoETS", "RWD")
     out = pd.DataFrame({"unique_id": fc["unique_id"], "ds": fc["ds"].astype(int)})
     out["y_hat"] = np.exp(fc["RWD"].to_numpy())
     for lv in levels:
-        out[f"lo_{lv}"] = np.exp(np.min([fc[f"{n}-lo-{lv}"] for n in names], axis=0))
-        out[f"hi_{lv}"] = np.exp(np.max([fc[f"{n}-hi-{lv}"] for n in names], axis=0))
+        out[f"lo_{lv}"] = np.exp(fc[f"RWD-lo-{lv}"].to_numpy())
+        out[f"hi_{lv}"] = np.exp(fc[f"RWD-hi-{lv}"].to_numpy())
     return out.reset_index(drop=True)

@@ -1,29 +1,83 @@
-"""Reconciliation, simple method: top-down by the assumed splits, so parts add up in every year.
+"""Reconciliation, simple method: weigh the base forecast with the claims about forecast years,
+then divide the total top-down by the assumed splits, so parts add up in every year and draw.
 
-The forecast total (and each of its draws) is divided into leaf cells by the same split draws as
-the history, which keeps every aggregate equal to the sum of its parts and every draw coherent.
+Forecast-year evidence about the whole market (CAGRs whose period runs past the base year, and
+sizes of forecast years, under the target definition or one with a stated ratio) and the base
+forecast's own growth are rows of one robust (Cauchy) least-squares problem in the log growth
+rate g of the forecast years:
+
+- the base forecast: ``g = g_drift``, sd the spread of growth across the history's draws;
+- a CAGR claim: ``g = log(1 + rate)``, sd ``SIGMA_GROWTH``;
+- a size claim for year t: ``g = (log(value / ratio) - log V_base) / (t - base)``,
+  sd ``SIGMA_LOG / (t - base)``.
+
+Every draw of the forecast keeps its own level and spread and is shifted by the change in growth.
 Issue 5 replaces this with projection (bottom-up, OLS, WLS, MinT) over forecasts of every series.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+from scipy.optimize import least_squares
 
 from ..cube import Cube
+from ..evidence import Evidence
 from ..forecast.stage import BaseForecast
 from ..pack import Market
-from .triangulate import History, build_cube
+from ..validate import growth_period, is_whole_market, usable_definitions
+from .triangulate import CAUCHY_SCALE, SIGMA_GROWTH, SIGMA_LOG, History, build_cube
 
-__all__ = ["reconcile", "METHOD"]
+__all__ = ["reconcile", "Reconciled", "MIN_BASE_SD"]
 
-METHOD = "top-down: the forecast total divided into leaf cells by the assumed splits (same draws as the history)"
+MIN_BASE_SD = 0.01  # the base forecast's growth is never taken as known better than +-1 point a year
 
 
-def reconcile(market: Market, history: History, base: BaseForecast) -> Cube:
+@dataclass(frozen=True)
+class Reconciled:
+    cube: Cube
+    growth_base: float  # the base forecast's log growth per year
+    growth: float  # the reconciled log growth per year
+    used: tuple[str, ...]  # forecast-year claims weighed in
+    method: str
+
+
+def reconcile(market: Market, evidence: Evidence, history: History, base: BaseForecast) -> Reconciled:
     """The full cube, history and forecast years, USD bn."""
+    T = market.years.base_year
+    log_vt = float(np.log(history.total_usd_bn[-1]))
+    steps = np.array([y - T for y in base.years], dtype=float)
+    g_base = float(np.log(base.total_usd_bn[0]) - log_vt)  # drift: the same log step every year
+    draw_growth = np.log(base.total_draws[:, -1] / base.total_draws[:, 0]) / max(1.0, steps[-1] - steps[0])
+    rows = [(g_base, max(MIN_BASE_SD, float(np.std(draw_growth))))]
+    used = []
+    ratios = usable_definitions(market)
+    for item in evidence.items:
+        c = item.claim
+        if not is_whole_market(c) or c.definition not in ratios:
+            continue
+        if c.kind == "growth" and item.fraction is not None:
+            period = growth_period(market, c)
+            if period and period[1] > T:
+                rows.append((float(np.log1p(item.fraction)), SIGMA_GROWTH[c.confidence]))
+                used.append(c.id)
+        elif c.kind == "size" and item.value_usd_bn and item.year is not None and item.year > T:
+            n = item.year - T
+            rows.append(((float(np.log(item.value_usd_bn / ratios[c.definition])) - log_vt) / n, SIGMA_LOG[c.confidence] / n))
+            used.append(c.id)
+    target = np.array([r[0] for r in rows])
+    sd = np.array([r[1] for r in rows])
+    fit = least_squares(lambda g: (g[0] - target) / sd, [g_base], loss="cauchy", f_scale=CAUCHY_SCALE)
+    g = float(fit.x[0])
+    shift = np.exp((g - g_base) * steps)
     years = history.years + base.years
-    total = np.concatenate([history.total_usd_bn, base.total_usd_bn])
-    hist_draws = history.cube.draws.sum(axis=2)
-    total_draws = np.concatenate([hist_draws, base.total_draws], axis=1)
-    provenance = {y: "modelled" for y in years}
-    return build_cube(market, years, total, total_draws, history.shares, provenance)
+    total = np.concatenate([history.total_usd_bn, base.total_usd_bn * shift])
+    total_draws = np.concatenate([history.cube.draws.sum(axis=2), base.total_draws * shift[None, :]], axis=1)
+    cube = build_cube(market, years, total, total_draws, history.shares, {y: "modelled" for y in years})
+    method = (
+        f"the base forecast's growth ({100 * np.expm1(g_base):.2f}% a year) weighed with {len(used)} forecast-year "
+        f"claims about the whole market (robust least squares, Cauchy loss) gives {100 * np.expm1(g):.2f}% a year; "
+        "the total is then divided top-down into leaf cells by the assumed splits (the same draws as the history)"
+    )
+    return Reconciled(cube, g_base, g, tuple(used), method)

@@ -10,8 +10,10 @@ standardised residual by the claim's confidence:
   ``x[t2] - x[t1] - n log(1 + g)``, sd ``SIGMA_GROWTH x n``;
 - a smooth-growth prior (second differences of x), sd ``SMOOTH_SIGMA``.
 
-Solved by ``scipy.optimize.least_squares`` with the soft-L1 loss, so one wild claim cannot drag
-the market. The covariance of x is (A' W A)^-1 with W the robust weights at the solution, scaled
+Solved by ``scipy.optimize.least_squares`` with the Cauchy loss (its pull fades for residuals far
+beyond their scale, unlike soft-L1's, whose constant pull still drags an unconstrained year), so one
+wild claim cannot drag the market; the start is the least-squares fit without the wildest claims'
+influence (the median level). The covariance of x is (A' W A)^-1 with W the robust weights at the solution, scaled
 up by the residual dispersion when the claims disagree more than their confidence says. Claims of
 definitions with no stated ratio are not mixed in (a later solver estimates those ratios).
 Segment splits come from the pack's assumptions (see ``splits``).
@@ -34,7 +36,8 @@ __all__ = ["History", "triangulate", "SIGMA_LOG", "SIGMA_GROWTH", "N_DRAWS", "SE
 
 SIGMA_LOG = {"high": 0.10, "medium": 0.20, "low": 0.30}  # sd of log(size): ~10%, 20%, 30%
 SIGMA_GROWTH = {"high": 0.010, "medium": 0.015, "low": 0.020}  # sd of a CAGR, per year
-SMOOTH_SIGMA = 0.03  # sd of the year-on-year change in log growth
+SMOOTH_SIGMA = 0.03
+CAUCHY_SCALE = 2.0  # residuals within about 2 sd count nearly in full  # sd of the year-on-year change in log growth
 N_DRAWS = 1000
 SEED = 20240101
 
@@ -92,9 +95,9 @@ def triangulate(market: Market, evidence: Evidence) -> History:
     aw, bw = a / sd[:, None], b / sd
     levels = [b[r] for r in range(n_claim_rows) if np.count_nonzero(a[r]) == 1]
     x0 = np.full(len(years), np.median(levels))
-    fit = least_squares(lambda x: aw @ x - bw, x0, jac=lambda x: aw, loss="soft_l1", f_scale=1.0, method="trf")
+    fit = least_squares(lambda x: aw @ x - bw, x0, jac=lambda x: aw, loss="cauchy", f_scale=CAUCHY_SCALE, method="trf")
     z = aw @ fit.x - bw
-    weights = 1.0 / np.sqrt(1.0 + z**2)  # soft-L1: rho'(z^2)
+    weights = 1.0 / (1.0 + (z / CAUCHY_SCALE) ** 2)  # Cauchy: rho'(z^2)
     dof = max(1, len(rows) - len(years))
     dispersion = float(max(1.0, np.sum(weights * z**2) / dof))
     cov = np.linalg.inv(aw.T @ (weights[:, None] * aw)) * dispersion
@@ -104,7 +107,7 @@ def triangulate(market: Market, evidence: Evidence) -> History:
     shares = tuple(leaf_shares(market, d, N_DRAWS, rng) for d in market.dimensions)
     cube = build_cube(market, years, total, np.exp(log_draws), shares, {y: "modelled" for y in years})
     method = (
-        f"weighted robust least squares (soft-L1) on log market size, {len(used)} claims of the target "
+        f"weighted robust least squares (Cauchy loss) on log market size, {len(used)} claims of the target "
         f"definition or of definitions with a stated ratio, smooth-growth prior; covariance scaled by "
         f"the residual dispersion {dispersion:.2f}; segment splits from the pack's assumptions, "
         f"{N_DRAWS} joint draws (seed {SEED})"
