@@ -1,0 +1,147 @@
+"""Invariants of a whole run: coherence, determinism, unit and currency invariance, atomic output."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from marketcube.errors import PackRefused
+from marketcube.pipeline import publish, run
+
+from .packs import CLAIMS_CSV, COMPANIES_CSV, add_rows, write_pack
+
+
+def test_every_aggregate_is_the_sum_of_its_parts(pack: Path) -> None:
+    r = run(pack)
+    cube = r.cube
+    total, total_draws = cube.series(())
+    for dim in r.market.dimensions:
+        # the top members add up to the total, in every year and every draw
+        tops = [cube.series(((dim.id, m.id),)) for m in dim.children(None)]
+        np.testing.assert_allclose(sum(p for p, _ in tops), total, rtol=1e-12)
+        np.testing.assert_allclose(sum(d for _, d in tops), total_draws, rtol=1e-12)
+        for m in dim.members:
+            kids = dim.children(m.id)
+            if kids:
+                parent, parent_draws = cube.series(((dim.id, m.id),))
+                np.testing.assert_allclose(sum(cube.series(((dim.id, k.id),))[0] for k in kids), parent, rtol=1e-12)
+                np.testing.assert_allclose(
+                    sum(cube.series(((dim.id, k.id),))[1] for k in kids), parent_draws, rtol=1e-12
+                )
+    assert (cube.value >= 0).all() and (cube.draws >= 0).all()
+
+
+def test_intervals_contain_points_and_nest(pack: Path) -> None:
+    for s in run(pack).analysis.series:
+        for p in s.points:
+            assert p.lo95 <= p.lo80 <= p.hi80 <= p.hi95
+            assert p.lo80 <= p.value * 1.05 and p.value * 0.95 <= p.hi80, (s.name, p)
+
+
+def test_consistent_evidence_is_recovered(pack: Path) -> None:
+    # the widget pack states 100 (2018) growing 5% a year; two sources agree
+    r = run(pack)
+    total = r.analysis.series[0]
+    assert total.at(2018).value == pytest.approx(100, rel=0.01)
+    assert total.at(2022).value == pytest.approx(121.55, rel=0.01)
+    assert r.analysis.headline.cagr == pytest.approx(0.05, abs=0.003)
+    assert {v.verdict for v in r.verdicts if v.claim_id in ("a1", "a2", "a3", "b1")} == {"consistent"}
+
+
+def test_a_wild_claim_is_contradicted_and_does_not_drag(tmp_path: Path) -> None:
+    text = add_rows(CLAIMS_CSV, "w1,beta,size,widgets,,,,2019,400,USD bn,,,,,medium,wild")
+    r = run(write_pack(tmp_path, claims_csv=text))
+    assert r.analysis.series[0].at(2019).value == pytest.approx(105, rel=0.03)
+    assert next(v for v in r.verdicts if v.claim_id == "w1").verdict == "contradicted"
+
+
+def test_a_related_definition_without_a_ratio_is_not_mixed_in(tmp_path: Path) -> None:
+    text = add_rows(CLAIMS_CSV, "p1,beta,size,widgets and services,,,,2020,300,USD bn,,,,,high,q")
+    r = run(write_pack(tmp_path, claims_csv=text))
+    assert r.analysis.series[0].at(2020).value == pytest.approx(110.25, rel=0.01)
+    v = next(v for v in r.verdicts if v.claim_id == "p1")
+    assert v.verdict == "not judged" and "no stated ratio" in v.note
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(k=st.floats(min_value=0.01, max_value=1000))
+def test_unit_invariance(tmp_path_factory, k: float) -> None:
+    """Scaling every size in the evidence by k scales every cell by k and leaves shares and CAGRs."""
+    base = run(write_pack(tmp_path_factory.mktemp("a")))
+    lines = []
+    for line in CLAIMS_CSV.splitlines():
+        cells = line.split(",")
+        if cells[2] == "size":
+            cells[8] = repr(float(cells[8]) * k)
+        lines.append(",".join(cells))
+    scaled = run(write_pack(tmp_path_factory.mktemp("b"), claims_csv="\n".join(lines) + "\n"))
+    np.testing.assert_allclose(scaled.cube.value, base.cube.value * k, rtol=1e-6)
+    np.testing.assert_allclose(scaled.cube.draws, base.cube.draws * k, rtol=1e-6)
+    assert scaled.analysis.headline.cagr == pytest.approx(base.analysis.headline.cagr, abs=1e-9)
+
+
+def test_currency_invariance(tmp_path: Path) -> None:
+    """A size given in EUR at the year's rate is the same evidence as in USD."""
+    base = run(write_pack(tmp_path / "a"))
+    eur = CLAIMS_CSV.replace("b1,beta,size,widgets,,,,2020,110.25,USD bn", "b1,beta,size,widgets,,,,2020,97.02,EUR bn")
+    other = run(write_pack(tmp_path / "b", claims_csv=eur))
+    np.testing.assert_allclose(other.cube.value, base.cube.value, rtol=1e-6)
+
+
+def test_same_inputs_give_byte_identical_json(pack: Path, tmp_path: Path) -> None:
+    outs = []
+    for name in ("one", "two"):
+        r = subprocess.run(
+            [sys.executable, "-m", "marketcube.cli", "report", str(pack), "--out", str(tmp_path / name)],
+            capture_output=True, text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        outs.append((tmp_path / name / "report.json").read_bytes())
+    assert outs[0] == outs[1]
+    assert b"inputs_hash" in outs[0]
+
+
+def test_refused_pack_leaves_output_as_it_was(tmp_path: Path) -> None:
+    text = add_rows(CLAIMS_CSV, "x1,,size,widgets,,,,2019,105,USD bn,,,,,high,q")
+    folder = write_pack(tmp_path / "p", claims_csv=text)
+    with pytest.raises(PackRefused) as info:
+        run(folder)
+    assert [f.code for f in info.value.findings if f.severity == "error"] == ["CLAIM-NO-SOURCE"]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text("previous")
+    r = subprocess.run([sys.executable, "-m", "marketcube.cli", "report", str(folder), "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "CLAIM-NO-SOURCE" in r.stderr and "Traceback" not in r.stderr
+    assert (out / "report.json").read_text() == "previous"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "p"]  # no temporary folder left behind
+
+
+def test_publish_failure_leaves_output_as_it_was(pack: Path, tmp_path: Path, monkeypatch) -> None:
+    out = tmp_path / "out"
+    publish(run(pack), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def boom(document):
+        raise RuntimeError("renderer failed")
+
+    monkeypatch.setattr("marketcube.report.html.render_html", boom)
+    with pytest.raises(RuntimeError):
+        publish(run(pack), out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "pack"]  # no temporary folder left
+
+
+def test_company_revenue_is_converted_and_judged(tmp_path: Path) -> None:
+    text = add_rows(COMPANIES_CSV, "c3,beta,Bolt,2022,03-31,EUR,950,group,high")
+    r = run(write_pack(tmp_path, companies_csv=text))
+    item = r.evidence.by_id()["c3"]
+    assert item.year == 2021  # April 2021 - March 2022 mostly falls in 2021
+    assert item.value_usd_bn == pytest.approx(0.95 / 0.85)
+    assert "calendar 2021" in item.conversion
