@@ -25,7 +25,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-out = Console(soft_wrap=False)
+out = Console(soft_wrap=True, highlight=False)  # soft wrap: long paths stay whole for copying
 err = Console(stderr=True)
 
 

@@ -272,13 +272,15 @@ def _sizes_of(market: Market, g: Claim) -> dict[int, Claim]:
 def endpoint_rates(market: Market, g: Claim) -> list[tuple[int, int, float, Claim, Claim]]:
     """Rates the growth claim's own endpoints give: (first year, end year, rate, base claim, end claim).
 
-    The base is the size at the stated start (else the source's earliest size), the end the size at
-    the stated end (else its latest); the two conventions count the periods from base..end and from
-    base+1..end.
+    With a stated period, its endpoints must both be sized by the source. Otherwise the base is the
+    source's earliest size and the end its latest (or the stated end year, when only that is given);
+    the two conventions count the periods from base..end and from base+1..end.
     """
     sizes = _sizes_of(market, g)
     if len(sizes) < 2:
         return []
+    if g.period_from is not None and g.period_to is not None and not {g.period_from, g.period_to} <= set(sizes):
+        return []  # a stated period whose endpoints the source does not size: nothing to check against
     b = g.period_from if g.period_from in sizes else min(sizes)
     e = g.period_to if g.period_to in sizes else max(sizes)
     if e <= b:
@@ -421,7 +423,8 @@ def _companies(market: Market) -> list[Finding]:
                     "FISCAL-YEAR-CALENDARISED",
                     "info",
                     f"{company}'s fiscal year ends on {', '.join(odd)} (month-day), not in December: "
-                    f"its revenues are calendarised ({market.calendarisation})",
+                    "its revenues are calendarised to the calendar year in which most of its months fall "
+                    "(see the methodology)",
                     which,
                 )
             )
