@@ -170,3 +170,55 @@ def test_cli_exit_2_without_traceback(tmp_path: Path) -> None:
         assert "Traceback" not in r.stderr + r.stdout
         assert "market.yaml:9" in r.stderr and "fix:" in r.stderr
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_a_shrinking_market_and_a_zero_share_are_allowed(tmp_path: Path) -> None:
+    text = add_rows(
+        CLAIMS_CSV,
+        "x1,beta,growth,widgets,,,,,-2.5,%,2022,2024,,,low,q",
+        "x2,beta,share,widgets,type,Big widgets,type=big,2019,0,%,,,,,low,q",
+        "x3,beta,size,widgets,,,,2019,105,usd bn,,,,,low,q",
+    )
+    m = load(write_pack(tmp_path, claims_csv=text))
+    by_id = {c.id: c for c in m.claims}
+    assert by_id["x1"].value == -2.5 and by_id["x2"].value == 0 and by_id["x3"].unit == "USD bn"
+
+
+@pytest.mark.parametrize(
+    ("change", "words", "line"),
+    [
+        (("countries: [US, BR]", "countries: [US, NO]"), "not a two-letter code as text", 21),
+        (('m49: ["019"]', "m49: [021]"), "must be quoted", 20),
+        (("  - id: type\n", "  - id: geography\n"), "reserved", 11),
+        (("currency: USD\n", ""), None, None),
+    ],
+)
+def test_yaml_quirks_are_caught(tmp_path: Path, change: tuple[str, str], words: str | None, line: int | None) -> None:
+    text = MARKET_YAML.replace(*change)
+    if words is None:
+        load(write_pack(tmp_path, market_yaml=text))  # currency defaults to USD
+        return
+    e = _error(write_pack(tmp_path, market_yaml=text))
+    assert words in e.message and e.line == line, (e.message, e.line)
+
+
+def test_other_currency_basis_is_refused(tmp_path: Path) -> None:
+    e = _error(write_pack(tmp_path, market_yaml="currency: EUR\n" + MARKET_YAML))
+    assert isinstance(e, PackValueError) and e.line == 1 and "USD" in e.hint
+
+
+def test_two_splits_of_one_parent(tmp_path: Path) -> None:
+    from .packs import ASSUMPTIONS_YAML
+
+    extra = ASSUMPTIONS_YAML.replace(
+        "attributions:", "  - {id: s-type2, dimension: type, shares: {small: 0.5, big: 0.5}, uncertainty: 0.05, rationale: x}\nattributions:"
+    )
+    e = _error(write_pack(tmp_path, assumptions_yaml=extra))
+    assert isinstance(e, DuplicateId) and "type/(top)" in e.message
+
+
+def test_impossible_fiscal_year_end(tmp_path: Path) -> None:
+    from .packs import COMPANIES_CSV
+
+    e = _error(write_pack(tmp_path, companies_csv=add_rows(COMPANIES_CSV, "c3,beta,Bolt,2021,02-31,EUR,100,group,high")))
+    assert isinstance(e, PackValueError) and (e.file, e.line) == ("companies.csv", 4) and "MM-DD" in e.message

@@ -333,8 +333,9 @@ def _cagr_conflicts(market: Market) -> list[Finding]:
         if g.kind == "growth" and g.definition:
             period = growth_period(market, g)
             if period:
-                groups[(g.definition, g.selection, g.parent)].append((g, period))
-    for (definition, sel, _), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
+                key = (g.definition, g.selection, g.parent, "" if g.selection else g.member_as_written)
+                groups[key].append((g, period))
+    for (definition, sel, _, member), members in sorted(groups.items(), key=lambda kv: str(kv[0])):
         involved: dict[str, tuple[Claim, tuple[int, int]]] = {}
         for (a, pa), (b, pb) in itertools.combinations(members, 2):
             overlap = min(pa[1], pb[1]) - max(pa[0], pb[0])
@@ -344,7 +345,7 @@ def _cagr_conflicts(market: Market) -> list[Finding]:
         if involved:
             ordered = sorted(involved.values(), key=lambda x: (x[0].value, x[0].id))
             listed = "; ".join(f"{c.value:g}% {p[0]}-{p[1]} ({_source_name(market, c)})" for c, p in ordered)
-            what = market_name(market, definition) + (f" ({_sel_text(sel)})" if sel else "")
+            what = market_name(market, definition) + (f" ({_sel_text(sel)})" if sel else f" ({member})" if member else "")
             out.append(
                 _finding(
                     "CAGR-CONFLICT",
@@ -479,7 +480,8 @@ def _promised_segments(market: Market) -> list[Finding]:
                 d = c.dimension_as_written.lower()
                 given[c.source].add("geography" if d in GEO_WORDS else d)
     for sid, source in sorted(market.sources.items()):
-        missing = [p for p in source.promises if p not in given[sid]]
+        promised = ["geography" if p.lower() in GEO_WORDS else p.lower() for p in source.promises]
+        missing = [p for p in dict.fromkeys(promised) if p not in given[sid]]
         if missing:
             out.append(
                 Finding(

@@ -7,6 +7,7 @@ companies.csv, structure.csv, assumptions.yaml, narrative.md (optional).
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ class _Loader:
             definition=target,
             definitions=related,
             labels=labels,
-            currency=str(doc.get("currency", "USD")),
+            currency=self._currency(doc, rel),
             fx_policy=str(doc.get("fx_policy", "annual average rates, units of currency per 1 USD")),
             calendarisation=str(
                 doc.get(
@@ -152,6 +153,17 @@ class _Loader:
         )
 
     # -- market.yaml parts ------------------------------------------------------------------
+    def _currency(self, doc: Any, rel: str) -> str:
+        currency = str(doc.get("currency", "USD")).upper()
+        if currency != "USD":
+            raise PackValueError(
+                f"currency {currency!r} is not supported yet",
+                file=rel,
+                line=line_of(doc, "currency"),
+                hint="use currency: USD (values in other currencies are converted with fx.csv)",
+            )
+        return currency
+
     def _definition(self, d: Any, rel: str) -> Definition:
         if not isinstance(d, dict):
             raise PackValueError("a definition must be a mapping with id and name", file=rel, hint="see docs/market-pack.md")
@@ -166,6 +178,14 @@ class _Loader:
         if not isinstance(d, dict):
             raise PackValueError("a dimension must be a mapping", file=rel, hint="give id, name and members")
         dim_id = need(d, "id", rel, str)
+        if dim_id == "geography":
+            raise PackValueError(
+                "the dimension id 'geography' is reserved for the geography section",
+                file=rel,
+                line=line_of(d),
+                hint="declare regions and countries under 'geography:', not under 'dimensions:'",
+            )
+        self._unique("dimension", dim_id, Where(rel, line_of(d)))
         members = []
         for m in need(d, "members", rel, list):
             if not isinstance(m, dict):
@@ -199,10 +219,18 @@ class _Loader:
             region_id = need(r, "id", rel, str)
             self._unique("member of geography", region_id, w)
             members.append(
-                Member(region_id, need(r, "name", rel, str), m49=tuple(str(c) for c in r.get("m49", []) or []))
+                Member(region_id, need(r, "name", rel, str), m49=self._m49(r, rel))
             )
             for code in need(r, "countries", rel, list):
-                code = str(code).strip().upper()
+                if not isinstance(code, str):
+                    # YAML 1.1 reads an unquoted NO (Norway) as false: ask for quotes rather than guess
+                    raise PackValueError(
+                        f"country {code!r} is not a two-letter code as text",
+                        file=rel,
+                        line=line_of(r, "countries"),
+                        hint="quote codes YAML reads otherwise, e.g. countries: [\"NO\", SE]",
+                    )
+                code = code.strip().upper()
                 name = country_name(code)
                 if name is None:
                     raise UnknownReference(
@@ -216,6 +244,17 @@ class _Loader:
             if r.get("rest", False):
                 members.append(Member(f"{region_id}_rest", f"Rest of {r['name']}", parent=region_id, rest=True))
         return Dimension("geography", str(g.get("name", "Region and country")), tuple(members))
+
+    def _m49(self, r: Any, rel: str) -> tuple[str, ...]:
+        codes = r.get("m49", []) or []
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise PackValueError(
+                f"m49 codes of region {r.get('id')!r} must be quoted text",
+                file=rel,
+                line=line_of(r, "m49"),
+                hint='write m49: ["021"] (unquoted, 021 reads as the number 17)',
+            )
+        return tuple(codes)
 
     def _fx(self) -> dict[int, dict[str, float]]:
         rel = "fx.csv"
@@ -261,7 +300,7 @@ class _Loader:
     def _source_ref(self, row: Row, rel: str) -> str | None:
         sid = row.get("source")
         if not sid:
-            return None  # reported by validation: MC-CLAIM-NO-SOURCE
+            return None  # reported by validation: CLAIM-NO-SOURCE
         if sid not in self.sources:
             raise UnknownReference(
                 f"source {sid!r} is not in sources.csv", file=rel, line=row.line, hint="add it to sources.csv or fix the id"
@@ -337,7 +376,9 @@ class _Loader:
                     hint="company revenues go in companies.csv, segment lists in structure.csv",
                 )
             label = _required(row, "label", rel)
-            unit = row.get("unit")
+            unit = " ".join(row.get("unit").split())
+            if unit != "%" and len(unit.split()) == 2:
+                unit = f"{unit.split()[0].upper()} {unit.split()[1].lower()}"
             if kind == "size" and (len(unit.split()) != 2 or unit.split()[1] not in UNITS_SIZE):
                 raise PackValueError(
                     f"unit {unit!r} of a size is not '<currency> bn' or '<currency> mn'",
@@ -349,10 +390,16 @@ class _Loader:
                 raise PackValueError(
                     f"unit {unit!r} of a {kind} must be %", file=rel, line=row.line, hint="write shares and CAGRs in %"
                 )
-            value = parse_float(row.get("value"), rel, row.line, "value", required=True, positive=True)
-            if kind == "share" and value is not None and value > 100:
+            # sizes are positive; a share may be 0; a CAGR may be negative (a shrinking market)
+            value = parse_float(row.get("value"), rel, row.line, "value", required=True, positive=(kind == "size"))
+            assert value is not None
+            if kind == "share" and not 0 <= value <= 100:
                 raise PackValueError(
-                    f"share {value}% is over 100%", file=rel, line=row.line, hint="give the share in percent, 0 to 100"
+                    f"share {value:g}% is outside 0-100%", file=rel, line=row.line, hint="give the share in percent, 0 to 100"
+                )
+            if kind == "growth" and value <= -100:
+                raise PackValueError(
+                    f"CAGR {value:g}% is -100% or less", file=rel, line=row.line, hint="give the growth rate in percent a year"
                 )
             year = parse_int(row.get("year"), rel, row.line, "year", required=(kind == "size"))
             p_from = parse_int(row.get("period_from"), rel, row.line, "period_from")
@@ -393,8 +440,7 @@ class _Loader:
             cid = _ident(row, "id", rel)
             self._unique("claim", cid, Where(rel, row.line))
             fye = row.get("fiscal_year_end") or "12-31"
-            parts = fye.split("-")
-            if len(parts) != 2 or not all(p.isdigit() for p in parts) or not (1 <= int(parts[0]) <= 12):
+            if not _is_month_day(fye):
                 raise PackValueError(
                     f"fiscal_year_end {fye!r} is not MM-DD", file=rel, line=row.line, hint="write e.g. 06-30 or 12-31"
                 )
@@ -457,6 +503,7 @@ class _Loader:
                 )
             dim = self.dimensions[dim_id]
             parent = s.get("parent")
+            self._unique("split of", f"{dim_id}/{parent or '(top)'}", w)
             children = {m.id for m in dim.children(parent)}
             shares_doc = need(s, "shares", rel, dict)
             shares = {}
@@ -563,6 +610,17 @@ class _Loader:
             if p.is_file():
                 h.update(name.encode() + b"\0" + p.read_bytes() + b"\0")
         return h.hexdigest()
+
+
+def _is_month_day(text: str) -> bool:
+    parts = text.split("-")
+    if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts):
+        return False
+    try:
+        date(2001, int(parts[0]), int(parts[1]))  # a year without 29 February: a fiscal year ends every year
+    except ValueError:
+        return False
+    return True
 
 
 def _list(doc: Any, key: str, rel: str) -> list:
