@@ -29,9 +29,9 @@ system-deps:
 test: $(STAMP) system-deps
 	$(PY) -m pytest -q -m "not slow"
 
-## docs: regenerate docs/cli.md from the commands' --help
+## docs: regenerate docs/cli.md and README's CLI reference from the commands' --help
 docs: $(STAMP)
-	$(PY) -m marketcube.docs > docs/cli.md
+	$(PY) -m marketcube.docs
 
 clean:
 	rm -rf out .pytest_cache

@@ -18,7 +18,11 @@ def test_every_command_has_help_with_an_example() -> None:
 
 
 def test_cli_reference_is_up_to_date() -> None:
+    from marketcube.docs import readme_with_reference
+
     assert (REPO / "docs" / "cli.md").read_text() == cli_reference(), "run `make docs`"
+    readme = (REPO / "README.md").read_text()
+    assert readme_with_reference(readme) == readme, "run `make docs`"
 
 
 def test_readme_shows_the_two_commands_and_the_cli_reference() -> None:

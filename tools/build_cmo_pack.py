@@ -637,6 +637,13 @@ class Builder:
                 })
         if seen_dims != {"type", "end_user", "geography"}:
             raise BuildError(f"seed: lists found for {sorted(seen_dims)} only")
+        # the forecast period the title names is a claim about the report's structure too
+        self.structure.append({
+            "id": self._new_id("seed-forecast-period"), "dimension": "period", "group": "forecast period",
+            "member": f"{self.seed_period[0]}-{self.seed_period[1]}", "quote": self.seed_parser.h1,
+            "note": "the title's forecast period; the 14% CAGR 'during the forecast period' refers to it",
+            **common,
+        })
 
     # -- publisher_estimates -----------------------------------------------------------------
     def publisher_estimates(self) -> None:
