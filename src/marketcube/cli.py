@@ -13,7 +13,9 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from .errors import PackError, PackRefused
 from .findings import Finding
@@ -43,7 +45,8 @@ def _findings_table(findings: list[Finding]) -> Table:
     style = {"error": "bold red", "warning": "yellow", "info": "dim"}
     for f in findings:
         where = f.location + (f" [{', '.join(f.claims)}]" if f.claims else "")
-        t.add_row(f"[{style[f.severity]}]{f.severity}[/]", f.code, f.message, where)
+        # pack text is data: Text() never reads it as markup
+        t.add_row(Text(f.severity, style=style[f.severity]), Text(f.code), Text(f.message), Text(where))
     return t
 
 
@@ -53,7 +56,7 @@ def _summary(findings: list[Finding]) -> str:
 
 
 def _pack_error(e: PackError) -> None:
-    err.print(f"[bold red]error:[/] {e.location}: {e.message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {escape(e.location)}: {escape(e.message)}", highlight=False)
     if e.hint:
         err.print(f"  fix: {e.hint}", highlight=False, markup=False)
     raise typer.Exit(2)
@@ -110,15 +113,20 @@ def report(
         return
     except PackRefused as e:
         err.print(_findings_table([f for f in e.findings if f.severity == "error"]))
-        err.print(f"[bold red]refused:[/] {e}")
+        err.print(f"[bold red]refused:[/] {escape(str(e))}")
         raise typer.Exit(1) from None
     target = out_dir or Path("out") / result.market.id
-    files = publish(result, target)
+    try:
+        files = publish(result, target)
+    except OSError as e:
+        err.print(f"[bold red]error:[/] cannot write the report to {escape(str(target))}: {escape(e.strerror or str(e))}")
+        err.print("  fix: give --out a folder you can write to (not an existing file)", markup=False)
+        raise typer.Exit(2) from None
     h = result.analysis.headline
     total = result.analysis.series[0]
     b = total.at(h.start_year)
     e = total.at(h.end_year)
-    out.print(f"[bold]{result.market.title}[/]")
+    out.print(Text(result.market.title, style="bold"))
     out.print(f"  {h.start_year}: USD {b.value:.3g} bn (80% {b.lo80:.3g}-{b.hi80:.3g}, {b.provenance})")
     out.print(f"  {h.end_year}: USD {e.value:.3g} bn (80% {e.lo80:.3g}-{e.hi80:.3g}, {e.provenance})")
     out.print(

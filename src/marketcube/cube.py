@@ -70,5 +70,13 @@ class Cube:
         return self.years.index(year)
 
     def provenance(self, selection: Selection, year: int) -> str:
+        """The total's provenance, weakened by the splits' unless the selection is the whole market
+        in disguise (every member on its path is the only child of its parent)."""
         total = self.total_provenance[year]
-        return total if not selection else weakest(total, self.split_provenance)
+        dims = {d.id: d for d in self.dimensions}
+        for dim_id, member_id in selection:
+            d = dims[dim_id]
+            for m in (member_id, *d.ancestors(member_id)):
+                if len(d.children(d.member(m).parent)) > 1:
+                    return weakest(total, self.split_provenance)
+        return total

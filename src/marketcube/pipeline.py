@@ -103,6 +103,8 @@ def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) ->
     from .report.html import render_html
 
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(20, "Not a directory", str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     document = result.document
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

@@ -17,6 +17,7 @@ SHARE-MIXED-LEVELS         warning   shares of one parent mix a member and its o
 SHARE-TWO-VALUES           warning   one source gives one member two shares of one parent
 CAGR-ENDPOINTS             warning   a CAGR its own endpoints contradict under both conventions
 CAGR-CONFLICT              warning   CAGRs for one definition and overlapping periods disagree
+CAGR-PERIOD-UNKNOWN        info      a CAGR whose period cannot be placed (not used)
 YEAR-TWO-LABELS            warning   one source gives one value under two different years
 FX-MISSING                 warning   a currency with no FX rate for the year
 FISCAL-YEAR-CALENDARISED   info      a fiscal year that does not end in December
@@ -54,6 +55,7 @@ def validate(market: Market) -> list[Finding]:
         _shares,
         _cagr_endpoints,
         _cagr_conflicts,
+        _cagr_periods,
         _two_years,
         _fx,
         _companies,
@@ -109,7 +111,7 @@ def _geography(market: Market) -> list[Finding]:
                 Finding(
                     "GEO-TWO-REGIONS",
                     "error",
-                    f"{iso2} ({geo.member(regions[0]).name}) is listed under {len(regions)} regions: "
+                    f"{iso2} ({next(m.name for m in geo.members if m.iso2 == iso2)}) is listed under {len(regions)} regions: "
                     f"{', '.join(regions)}; a country has exactly one parent. Keep it under one region in market.yaml.",
                     "market.yaml",
                 )
@@ -272,17 +274,18 @@ def _sizes_of(market: Market, g: Claim) -> dict[int, Claim]:
 def endpoint_rates(market: Market, g: Claim) -> list[tuple[int, int, float, Claim, Claim]]:
     """Rates the growth claim's own endpoints give: (first year, end year, rate, base claim, end claim).
 
-    With a stated period, its endpoints must both be sized by the source. Otherwise the base is the
-    source's earliest size and the end its latest (or the stated end year, when only that is given);
-    the two conventions count the periods from base..end and from base+1..end.
+    Every stated year (start, end or both) must be sized by the source; an unstated end is the
+    source's earliest or latest size. The two conventions count the periods from base..end and from
+    base+1..end.
     """
     sizes = _sizes_of(market, g)
     if len(sizes) < 2:
         return []
-    if g.period_from is not None and g.period_to is not None and not {g.period_from, g.period_to} <= set(sizes):
-        return []  # a stated period whose endpoints the source does not size: nothing to check against
-    b = g.period_from if g.period_from in sizes else min(sizes)
-    e = g.period_to if g.period_to in sizes else max(sizes)
+    stated = [y for y in (g.period_from, g.period_to) if y is not None]
+    if not set(stated) <= set(sizes):
+        return []  # a stated year the source does not size: never substitute another year for it
+    b = g.period_from if g.period_from is not None else min(sizes)
+    e = g.period_to if g.period_to is not None else max(sizes)
     if e <= b:
         return []
     vb, ve = sizes[b], sizes[e]
@@ -311,6 +314,23 @@ def _cagr_endpoints(market: Market) -> list[Finding]:
                     f"{_source_name(market, g)} states a CAGR of {g.value:g}% but its own endpoints "
                     f"{vb.value:g} ({vb.year}) and {ve.value:g} ({ve.year}) give {alts}",
                     [g, vb, ve],
+                )
+            )
+    return out
+
+
+def _cagr_periods(market: Market) -> list[Finding]:
+    out = []
+    for g in market.claims:
+        if g.kind == "growth" and g.definition and growth_period(market, g) is None:
+            known = f" (ends {g.period_to})" if g.period_to else f" (starts {g.period_from})" if g.period_from else ""
+            out.append(
+                _finding(
+                    "CAGR-PERIOD-UNKNOWN",
+                    "info",
+                    f"{_source_name(market, g)}'s CAGR of {g.value:g}%{known} has no complete period and the source "
+                    "sizes no endpoints to infer one: it is not used",
+                    [g],
                 )
             )
     return out
@@ -498,6 +518,18 @@ def _promised_segments(market: Market) -> list[Finding]:
 def _splits(market: Market) -> list[Finding]:
     out = []
     have = {(s.dimension, s.parent) for s in market.assumptions.splits}
+    for s in market.assumptions.splits:
+        dim = market.dimension(s.dimension)
+        left_out = sorted({m.id for m in dim.children(s.parent)} - set(s.shares))
+        if left_out:
+            out.append(
+                Finding(
+                    "SPLIT-MISSING",
+                    "error",
+                    f"split {s.id!r} gives no share to {', '.join(left_out)}; give every child a share (0 is allowed)",
+                    str(s.where),
+                )
+            )
     for dim in market.dimensions:
         parents = [None] + sorted({m.parent for m in dim.members if m.parent})
         for p in parents:
@@ -523,22 +555,35 @@ def usable_definitions(market: Market) -> dict[str, float]:
     return out
 
 
+def ratio_log_sd(market: Market, definition: str | None) -> float:
+    """The sd, in log, that a stated ratio adds to a size under ``definition`` (0 for the target)."""
+    import math
+
+    for r in market.assumptions.ratios:
+        if r.definition == definition:
+            return math.log1p(r.uncertainty)
+    return 0.0
+
+
 def _level_evidence(market: Market) -> list[Finding]:
     usable = usable_definitions(market)
-    for c in market.claims:
+    for item in normalise(market).items:
+        c = item.claim
         if (
             c.kind == "size"
             and is_whole_market(c)
             and c.definition in usable
-            and c.year is not None
-            and market.years.history_start <= c.year <= market.years.base_year
+            and item.value_usd_bn is not None
+            and item.year is not None
+            and market.years.history_start <= item.year <= market.years.base_year
         ):
             return []
     return [
         Finding(
             "NO-LEVEL-EVIDENCE",
             "error",
-            f"no claim sizes the whole market under the target definition ({market.definition.name}) or a "
+            f"no claim sizes the whole market (in a currency with a rate) under the target definition "
+            f"({market.definition.name}) or a "
             f"definition with a stated ratio in {market.years.history_start}-{market.years.base_year}; "
             "add a size claim or a ratio assumption",
             "claims.csv",

@@ -63,10 +63,10 @@ class SegmentRow:
     parent: str | None
     is_aggregate: bool
     base_value: float
-    base_share: float  # of its parent (the total for top members)
+    base_share: float | None  # of its parent (the total for top members); None when the parent is 0
     end_value: float
-    end_share: float
-    cagr: float
+    end_share: float | None
+    cagr: float | None  # None when the start is 0
     provenance: str
 
 
@@ -80,6 +80,10 @@ class Analysis:
 def cagr(start: float | np.ndarray, end: float | np.ndarray, periods: int):
     """Compound annual growth rate over ``periods`` compounding periods (fraction per year)."""
     return (np.asarray(end) / np.asarray(start)) ** (1.0 / periods) - 1.0
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return a / b if b > 0 else None
 
 
 def _series(cube: Cube, selection, name, dimension, member, parent, is_aggregate) -> Series:
@@ -116,8 +120,9 @@ def analyse(market: Market, cube: Cube) -> Analysis:
         b, e = s.at(start), s.at(end)
         rows.append(
             SegmentRow(
-                s.dimension, s.member, s.name, s.parent, s.is_aggregate, b.value, b.value / parent.at(start).value,
-                e.value, e.value / parent.at(end).value, float(cagr(b.value, e.value, periods)), weakest_of(b, e),
+                s.dimension, s.member, s.name, s.parent, s.is_aggregate, b.value, _ratio(b.value, parent.at(start).value),
+                e.value, _ratio(e.value, parent.at(end).value),
+                float(cagr(b.value, e.value, periods)) if b.value > 0 else None, weakest_of(b, e),
             )
         )
     return Analysis(tuple(series), headline, tuple(rows))

@@ -64,6 +64,11 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     out.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise yaml.MarkedYAMLError(
+                problem=f"the key {key!r} appears twice in one mapping (first on line {out.lines[str(key)]})",
+                problem_mark=key_node.start_mark,
+            )
         out[key] = loader.construct_object(value_node, deep=True)
         out.lines[str(key)] = key_node.start_mark.line + 1
     return out
@@ -84,10 +89,14 @@ def read_yaml(path: Path, rel: str, *, required: bool = True) -> LineDict | None
             f"malformed YAML: {e.problem or e.context}",
             file=rel,
             line=mark.line + 1 if mark else None,
-            hint="check indentation and quoting on that line (a value with ': ' needs quotes)",
+            hint="check that line: indentation, quoting (a value with ': ' needs quotes), a key given twice",
         ) from None
     except yaml.YAMLError as e:
         raise PackSyntaxError(f"malformed YAML: {e}", file=rel, hint="check the file's syntax") from None
+    if data is None:
+        raise PackFileUnreadable(
+            "the file holds no keys (only comments?)", file=rel, hint="fill it in, or delete it if it is optional"
+        )
     if not isinstance(data, LineDict):
         raise PackValueError(
             "the top level must be a mapping of keys to values", file=rel, line=1, hint="see docs/market-pack.md"

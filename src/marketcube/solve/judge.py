@@ -16,7 +16,7 @@ import numpy as np
 from ..cube import Cube
 from ..evidence import Evidence, Item
 from ..pack import Market
-from ..validate import growth_period, usable_definitions
+from ..validate import growth_period, ratio_log_sd, usable_definitions
 from .triangulate import SIGMA_GROWTH, SIGMA_LOG
 
 __all__ = ["Verdict", "judge", "SIGMA_SHARE", "verdict_of"]
@@ -75,14 +75,20 @@ def _judge_one(market, item: Item, cube: Cube, ratios, dims, used: bool, convent
             return _no(item, used, f"{c.year} is outside the model's years")
         assert item.value_usd_bn is not None
         fitted = by_year[c.year] * ratio
-        z = float(np.log(fitted / item.value_usd_bn) / SIGMA_LOG[c.confidence])
+        if fitted <= 0:
+            return _no(item, used, "the model has no value in this selection (an assumed share of 0)")
+        sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_log_sd(market, c.definition)))
+        z = float(np.log(fitted / item.value_usd_bn) / sd)
         return Verdict(c.id, used, item.value_usd_bn, fitted, z, verdict_of(z), item.conversion)
     if c.kind == "share":
         year = c.year if c.year is not None else market.years.base_year
         if year not in by_year:
             return _no(item, used, f"{year} is outside the model's years")
         parent_point, _ = cube.series(c.parent)
-        fitted = by_year[year] / dict(zip(cube.years, parent_point))[year]
+        parent_value = dict(zip(cube.years, parent_point))[year]
+        if parent_value <= 0:
+            return _no(item, used, "the model has no value in the parent (an assumed share of 0)")
+        fitted = by_year[year] / parent_value
         sd = SIGMA_SHARE[c.confidence] * (UNSTATED_YEAR_FACTOR if c.year is None else 1)
         assert item.fraction is not None
         z = float((fitted - item.fraction) / sd)
@@ -94,6 +100,8 @@ def _judge_one(market, item: Item, cube: Cube, ratios, dims, used: bool, convent
     t1, t2 = period
     if t1 not in by_year or t2 not in by_year:
         return _no(item, used, f"period {t1}-{t2} is outside the model's years")
+    if by_year[t1] <= 0:
+        return _no(item, used, "the model has no value in this selection (an assumed share of 0)")
     fitted = (by_year[t2] / by_year[t1]) ** (1 / (t2 - t1)) - 1
     assert item.fraction is not None
     z = float((fitted - item.fraction) / SIGMA_GROWTH[c.confidence])
@@ -114,4 +122,4 @@ def _judge_revenue(market: Market, item: Item, cube: Cube, used: bool) -> Verdic
     frac = attributable / total
     verdict = "consistent" if frac <= 1 else "contradicted"
     note = f"{attributable:.3g} USD bn attributable ({share.share:.0%} of revenue) = {frac:.1%} of the market"
-    return Verdict(c.id, used, attributable, total, None, verdict, note)
+    return Verdict(c.id, used, attributable, None, None, verdict, note)

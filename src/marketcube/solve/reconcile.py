@@ -26,7 +26,7 @@ from ..cube import Cube
 from ..evidence import Evidence
 from ..forecast.stage import BaseForecast
 from ..pack import Market
-from ..validate import growth_period, is_whole_market, usable_definitions
+from ..validate import growth_period, is_whole_market, ratio_log_sd, usable_definitions
 from .triangulate import CAUCHY_SCALE, SIGMA_GROWTH, SIGMA_LOG, History, build_cube
 
 __all__ = ["reconcile", "Reconciled", "MIN_BASE_SD"]
@@ -64,7 +64,8 @@ def reconcile(market: Market, evidence: Evidence, history: History, base: BaseFo
                 used.append(c.id)
         elif c.kind == "size" and item.value_usd_bn and item.year is not None and item.year > T:
             n = item.year - T
-            rows.append(((float(np.log(item.value_usd_bn / ratios[c.definition])) - log_vt) / n, SIGMA_LOG[c.confidence] / n))
+            sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_log_sd(market, c.definition)))
+            rows.append(((float(np.log(item.value_usd_bn / ratios[c.definition])) - log_vt) / n, sd / n))
             used.append(c.id)
     target = np.array([r[0] for r in rows])
     sd = np.array([r[1] for r in rows])

@@ -8,7 +8,9 @@ standardised residual by the claim's confidence:
 - a CAGR of the whole market over a period that overlaps the history (the stated period, or
   base..end from the source's own endpoints):
   ``x[t2] - x[t1] - n log(1 + g)``, sd ``SIGMA_GROWTH x n``;
-- a smooth-growth prior (second differences of x), sd ``SMOOTH_SIGMA``.
+- a smooth-growth prior (second differences of x), sd ``SMOOTH_SIGMA``, and a barely binding prior
+  of no average growth (sd ``SLOPE_PRIOR_SIGMA``) so that one sized year is still a solvable problem;
+- a stated ratio's own uncertainty widens the sd of every size under its definition.
 
 Solved by ``scipy.optimize.least_squares`` with the Cauchy loss (its pull fades for residuals far
 beyond their scale, unlike soft-L1's, whose constant pull still drags an unconstrained year), so one
@@ -29,7 +31,7 @@ from scipy.optimize import least_squares
 from ..cube import Cube
 from ..evidence import Evidence
 from ..pack import Market
-from ..validate import growth_period, is_whole_market, usable_definitions
+from ..validate import growth_period, is_whole_market, ratio_log_sd, usable_definitions
 from .splits import LeafShares, leaf_shares
 
 __all__ = ["History", "triangulate", "SIGMA_LOG", "SIGMA_GROWTH", "N_DRAWS", "SEED"]
@@ -37,7 +39,8 @@ __all__ = ["History", "triangulate", "SIGMA_LOG", "SIGMA_GROWTH", "N_DRAWS", "SE
 SIGMA_LOG = {"high": 0.10, "medium": 0.20, "low": 0.30}  # sd of log(size): ~10%, 20%, 30%
 SIGMA_GROWTH = {"high": 0.010, "medium": 0.015, "low": 0.020}  # sd of a CAGR, per year
 SMOOTH_SIGMA = 0.03
-CAUCHY_SCALE = 2.0  # residuals within about 2 sd count nearly in full  # sd of the year-on-year change in log growth
+CAUCHY_SCALE = 2.0  # residuals within about 2 sd count nearly in full
+SLOPE_PRIOR_SIGMA = 0.5  # sd of the average log growth a year: flat, but barely binding  # sd of the year-on-year change in log growth
 N_DRAWS = 1000
 SEED = 20240101
 
@@ -68,7 +71,8 @@ def triangulate(market: Market, evidence: Evidence) -> History:
         if not is_whole_market(c) or c.definition not in ratios:
             continue
         if c.kind == "size" and item.value_usd_bn and item.year in idx:
-            rows.append(({idx[item.year]: 1.0}, float(np.log(item.value_usd_bn / ratios[c.definition])), SIGMA_LOG[c.confidence]))
+            sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_log_sd(market, c.definition)))
+            rows.append(({idx[item.year]: 1.0}, float(np.log(item.value_usd_bn / ratios[c.definition])), sd))
             used.append(c.id)
         elif c.kind == "growth" and item.fraction is not None:
             period = growth_period(market, c)
@@ -85,6 +89,10 @@ def triangulate(market: Market, evidence: Evidence) -> History:
     n_claim_rows = len(rows)
     for i in range(1, len(years) - 1):
         rows.append(({i - 1: 1.0, i: -2.0, i + 1: 1.0}, 0.0, SMOOTH_SIGMA))
+    # a very weak prior on the average growth keeps the problem well posed when the evidence sizes
+    # only one year and states no growth (then the history is flat, with wide intervals)
+    span = len(years) - 1
+    rows.append(({span: 1.0 / span, 0: -1.0 / span}, 0.0, SLOPE_PRIOR_SIGMA))
     a = np.zeros((len(rows), len(years)))
     b = np.zeros(len(rows))
     sd = np.zeros(len(rows))

@@ -18,6 +18,9 @@ from importlib import resources
 __all__ = ["country_name", "resolve_country", "Resolution", "m49_areas", "m49_chain"]
 
 
+_OFFICIAL: dict[str, str] = {}
+
+
 @lru_cache(maxsize=1)
 def _table() -> list[tuple[str, str, str, str]]:
     logging.getLogger("country_converter").setLevel(logging.ERROR)
@@ -25,7 +28,10 @@ def _table() -> list[tuple[str, str, str, str]]:
 
     data = coco.CountryConverter().data
     rows = []
-    for iso2, name, regex, region in zip(data.ISO2, data.name_short, data.regex, data.UNregion):
+    for iso2, name, regex, region, official in zip(
+        data.ISO2, data.name_short, data.regex, data.UNregion, data.name_official
+    ):
+        _OFFICIAL[str(name).lower()] = str(official).lower()
         # a few rows hold a pattern instead of a code (the UK's is '^GB$|^UK$'): take the first code
         code = re.search(r"[A-Z]{2}", iso2) if isinstance(iso2, str) else None
         if code and isinstance(regex, str):
@@ -62,6 +68,10 @@ def resolve_country(written: str) -> Resolution:
     another one ("Argentina Korea" names two countries even though a lenient matcher returns one).
     """
     whole = _matches(written)
+    if len(whole) == 1:
+        name = country_name(whole[0]) or ""
+        if written.strip().lower() in (name.lower(), _OFFICIAL.get(name.lower(), "")):
+            return Resolution(written, whole[0], "")  # a country's own name ("North Korea") is clean
     parts = set(whole)
     for word in re.findall(r"[A-Za-z][A-Za-z.'-]+", written):
         if len(word) > 3:
