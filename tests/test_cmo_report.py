@@ -106,3 +106,12 @@ def test_html_lists_findings_with_their_quotes(cmo) -> None:
     assert h.escape(mixed["quotes"][0], quote=True).replace("&#x27;", "&#39;") in html
     for f in doc["findings"]:
         assert h.escape(f["message"]).replace("&#x27;", "&#39;") in html
+
+
+def test_readme_shows_what_make_report_prints(tmp_path: Path) -> None:
+    from .conftest import REPO
+
+    r = subprocess.run([sys.executable, "-m", "marketcube.cli", "report", "--out", "out/cmo"], capture_output=True,
+                       text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "```text\n" + r.stdout + "```" in (REPO / "README.md").read_text(), "update README's example output"
