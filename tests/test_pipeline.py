@@ -57,22 +57,26 @@ def test_consistent_evidence_is_recovered(pack: Path) -> None:
 def test_a_wild_claim_is_contradicted_and_does_not_drag(tmp_path: Path) -> None:
     text = add_rows(CLAIMS_CSV, "w1,beta,size,widgets,,,,2019,400,USD bn,,,,,medium,wild")
     r = run(write_pack(tmp_path, claims_csv=text))
-    assert r.analysis.series[0].at(2019).value == pytest.approx(105, rel=0.03)
+    # least squares would move 2019 by about a quarter; the robust fit moves it by under 5% (the
+    # wild claim's publisher shares a bias with its other claims, which takes some of the pull)
+    assert r.analysis.series[0].at(2019).value == pytest.approx(105, rel=0.05)
     assert next(v for v in r.verdicts if v.claim_id == "w1").verdict == "contradicted"
 
 
-def test_a_related_definition_without_a_ratio_is_not_mixed_in(tmp_path: Path) -> None:
+def test_a_related_definition_is_linked_by_an_estimated_ratio_not_mixed_in(tmp_path: Path) -> None:
+    # 300 under "widgets and services" against about 110 widgets: its ratio is estimated, and the
+    # target's level barely moves (a mean of the two definitions would give about 205)
     text = add_rows(CLAIMS_CSV, "p1,beta,size,widgets and services,,,,2020,300,USD bn,,,,,high,q")
     r = run(write_pack(tmp_path, claims_csv=text))
-    assert r.analysis.series[0].at(2020).value == pytest.approx(110.25, rel=0.01)
-    v = next(v for v in r.verdicts if v.claim_id == "p1")
-    assert v.verdict == "not judged" and "no stated ratio" in v.note
+    assert r.analysis.series[0].at(2020).value == pytest.approx(110.25, rel=0.04)
+    assert r.history.ratios["wid_plus"] > 2.2
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(k=st.floats(min_value=0.01, max_value=1000))
 def test_unit_invariance(tmp_path_factory, k: float) -> None:
-    """Scaling every size in the evidence by k scales every cell by k and leaves shares and CAGRs."""
+    """Scaling every size and revenue in the evidence by k scales every cell by k and changes no
+    share, CAGR or verdict."""
     base = run(write_pack(tmp_path_factory.mktemp("a")))
     lines = []
     for line in CLAIMS_CSV.splitlines():
@@ -80,10 +84,18 @@ def test_unit_invariance(tmp_path_factory, k: float) -> None:
         if cells[2] == "size":
             cells[8] = repr(float(cells[8]) * k)
         lines.append(",".join(cells))
-    scaled = run(write_pack(tmp_path_factory.mktemp("b"), claims_csv="\n".join(lines) + "\n"))
+    companies = []
+    for line in COMPANIES_CSV.splitlines():
+        cells = line.split(",")
+        if cells[0] != "id":
+            cells[6] = repr(float(cells[6]) * k)
+        companies.append(",".join(cells))
+    scaled = run(write_pack(tmp_path_factory.mktemp("b"), claims_csv="\n".join(lines) + "\n",
+                            companies_csv="\n".join(companies) + "\n"))
     np.testing.assert_allclose(scaled.cube.value, base.cube.value * k, rtol=1e-6)
     np.testing.assert_allclose(scaled.cube.draws, base.cube.draws * k, rtol=1e-6)
     assert scaled.analysis.headline.cagr == pytest.approx(base.analysis.headline.cagr, abs=1e-9)
+    assert [v.verdict for v in scaled.verdicts] == [v.verdict for v in base.verdicts]
 
 
 def test_currency_invariance(tmp_path: Path) -> None:

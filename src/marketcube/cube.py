@@ -37,6 +37,7 @@ class Cube:
     draws: np.ndarray
     total_provenance: dict[int, str]  # provenance of the total, per year
     split_provenance: str = "assumed"  # provenance of the shares that divide the total into leaves
+    evidenced: set | None = None  # selections evidence speaks to directly (None: the total only)
     leaves: tuple[tuple[str, ...], ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -73,6 +74,8 @@ class Cube:
         """The total's provenance, weakened by the splits' unless the selection is the whole market
         in disguise (every member on its path is the only child of its parent)."""
         total = self.total_provenance[year]
+        if self.evidenced is not None and tuple(sorted(selection)) in self.evidenced:
+            return total  # the solver fitted this selection to claims about it: modelled, not assumed
         dims = {d.id: d for d in self.dimensions}
         for dim_id, member_id in selection:
             d = dims[dim_id]

@@ -24,7 +24,7 @@ from .forecast.stage import BaseForecast, forecast_total
 from .pack import Market, load
 from .solve.judge import Verdict, judge
 from .solve.reconcile import reconcile
-from .solve.triangulate import History, triangulate
+from .solve.evidence import Triangulation, triangulate
 from .validate import validate
 
 __all__ = ["Run", "run", "publish", "default_pack", "FORMATS"]
@@ -42,7 +42,7 @@ class Run:
     market: Market
     findings: list[Finding]
     evidence: Evidence
-    history: History
+    history: Triangulation
     base_forecast: BaseForecast
     cube: Cube
     verdicts: list[Verdict]
@@ -75,7 +75,7 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
     progress("reconcile")
     reconciled = reconcile(market, evidence, history, base)
     cube = reconciled.cube
-    verdicts = judge(market, evidence, cube, history.used + reconciled.used, history.conventions)
+    verdicts = judge(market, evidence, cube, history, reconciled.used)
     progress("analyse")
     analysis = analyse(market, cube)
     methodology = [
@@ -85,8 +85,8 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
         {"stage": "reconcile", "text": reconciled.method},
         {
             "stage": "verdicts",
-            "text": "each claim's standardised residual z against the cube, in its own terms: |z| <= 2 "
-            "consistent, 2-4 in tension, above 4 contradicted",
+            "text": "each claim's standardised residual z against the cube, in its own terms, divided by the "
+            "residual dispersion: |z| <= 2 consistent, 2-3 in tension, above 3 contradicted",
         },
         {
             "stage": "provenance",

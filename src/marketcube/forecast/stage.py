@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..pack import Market
-from ..solve.triangulate import SEED, History
+from ..solve.evidence import SEED, Triangulation as History
 from . import forecast
 
 __all__ = ["BaseForecast", "forecast_total"]

@@ -1,10 +1,13 @@
 """A verdict on every claim: how far the fitted cube had to bend from it.
 
 The standardised residual z compares the cube's value with the claim, in the claim's own terms
-and scaled by its confidence (the same scales as triangulation): sizes in log, shares in share
-points, CAGRs in rate per year. |z| <= 2: consistent; 2 < |z| <= 4: in tension; |z| > 4:
-contradicted. A claim the cube cannot speak to (a definition with no stated ratio to the target, a
-member outside the cube's dimensions, a currency with no rate) gets no verdict and says why.
+and scaled by its confidence (the same scales as triangulation): sizes in log (through the
+estimated ratio of the claim's definition), shares in share points, CAGRs in rate per year. For a
+claim the evidence solver used, z is the solver's own (its publisher family's bias included). The
+verdict reads z divided by the residual dispersion: |z| <= 2 consistent; 2 < |z| <= 3 in tension;
+above 3 contradicted (the classical three-sigma rule). A claim the cube cannot speak to (a definition no history claim estimates a
+ratio for, a member outside the cube's dimensions, a currency with no rate) gets no verdict and
+says why.
 """
 
 from __future__ import annotations
@@ -16,12 +19,12 @@ import numpy as np
 from ..cube import Cube
 from ..evidence import Evidence, Item
 from ..pack import Market
-from ..validate import growth_period, ratio_log_sd, usable_definitions
-from .triangulate import SIGMA_GROWTH, SIGMA_LOG
+from ..validate import growth_period
+from .core import CONSISTENT, TENSION
+from .evidence import SIGMA_GROWTH, SIGMA_LOG, SIGMA_SHARE, Triangulation
 
 __all__ = ["Verdict", "judge", "SIGMA_SHARE", "verdict_of"]
 
-SIGMA_SHARE = {"high": 0.03, "medium": 0.05, "low": 0.08}  # sd of a share, in share points (0-1)
 UNSTATED_YEAR_FACTOR = 1.5  # a share of an unstated year is compared with the base year, less strictly
 
 
@@ -36,17 +39,24 @@ class Verdict:
     note: str
 
 
-def verdict_of(z: float) -> str:
-    a = abs(z)
-    return "consistent" if a <= 2 else "in tension" if a <= 4 else "contradicted"
+def verdict_of(z: float, dispersion: float = 1.0) -> str:
+    a = abs(z) / dispersion
+    return "consistent" if a <= CONSISTENT else "in tension" if a <= TENSION else "contradicted"
 
 
-def judge(market: Market, evidence: Evidence, cube: Cube, used: tuple[str, ...], conventions: dict[str, str]) -> list[Verdict]:
-    ratios = usable_definitions(market)
-    dims = {d.id for d in market.dimensions}
+def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation, used_later: tuple[str, ...]) -> list[Verdict]:
+    ratios = {market.definition.id: (1.0, 0.0)}
+    ratios.update({d: (r, history.ratio_log_sd[d]) for d, r in history.ratios.items()})
+    used = set(history.used) | set(used_later)
     out = []
     for item in evidence.items:
-        out.append(_judge_one(market, item, cube, ratios, dims, item.claim.id in used, conventions))
+        v = _judge_one(market, item, cube, ratios, item.claim.id in used, history.conventions)
+        z = history.z.get(item.claim.id)
+        if z is not None and v.z is not None:
+            v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, z, verdict_of(z, history.dispersion), v.note)
+        elif v.z is not None:
+            v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, v.z, verdict_of(v.z, history.dispersion), v.note)
+        out.append(v)
     return out
 
 
@@ -54,7 +64,7 @@ def _no(item: Item, used: bool, note: str) -> Verdict:
     return Verdict(item.claim.id, used, None, None, None, "not judged", note)
 
 
-def _judge_one(market, item: Item, cube: Cube, ratios, dims, used: bool, conventions) -> Verdict:
+def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions) -> Verdict:
     c = item.claim
     if c.kind == "structure":
         return _no(item, used, "a claim about structure (see the findings)")
@@ -63,13 +73,13 @@ def _judge_one(market, item: Item, cube: Cube, ratios, dims, used: bool, convent
     if c.kind == "revenue":
         return _judge_revenue(market, item, cube, used)
     if c.definition not in ratios:
-        return _no(item, used, f"market label {c.label!r} has no stated ratio to the target definition")
+        return _no(item, used, f"no history claim under {c.label!r} lets the solver estimate its ratio to the target")
     if c.member_as_written and not c.selection:
         return _no(item, used, f"{c.member_as_written!r} is not a member of the cube's dimensions")
     sel = tuple(sorted({**dict(c.parent), **dict(c.selection)}.items()))
     point, _ = cube.series(sel)
     by_year = dict(zip(cube.years, point))
-    ratio = ratios[c.definition]
+    ratio, ratio_sd = ratios[c.definition]
     if c.kind == "size":
         if c.year not in by_year:
             return _no(item, used, f"{c.year} is outside the model's years")
@@ -77,7 +87,7 @@ def _judge_one(market, item: Item, cube: Cube, ratios, dims, used: bool, convent
         fitted = by_year[c.year] * ratio
         if fitted <= 0:
             return _no(item, used, "the model has no value in this selection (an assumed share of 0)")
-        sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_log_sd(market, c.definition)))
+        sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_sd))
         z = float(np.log(fitted / item.value_usd_bn) / sd)
         return Verdict(c.id, used, item.value_usd_bn, fitted, z, verdict_of(z), item.conversion)
     if c.kind == "share":

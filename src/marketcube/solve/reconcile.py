@@ -26,8 +26,9 @@ from ..cube import Cube
 from ..evidence import Evidence
 from ..forecast.stage import BaseForecast
 from ..pack import Market
-from ..validate import growth_period, is_whole_market, ratio_log_sd, usable_definitions
-from .triangulate import CAUCHY_SCALE, SIGMA_GROWTH, SIGMA_LOG, History, build_cube
+from ..validate import growth_period, is_whole_market
+from .evidence import SIGMA_GROWTH, SIGMA_LOG, Triangulation
+from .triangulate import CAUCHY_SCALE
 
 __all__ = ["reconcile", "Reconciled", "MIN_BASE_SD"]
 
@@ -43,7 +44,7 @@ class Reconciled:
     method: str
 
 
-def reconcile(market: Market, evidence: Evidence, history: History, base: BaseForecast) -> Reconciled:
+def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: BaseForecast) -> Reconciled:
     """The full cube, history and forecast years, USD bn."""
     T = market.years.base_year
     log_vt = float(np.log(history.total_usd_bn[-1]))
@@ -52,7 +53,8 @@ def reconcile(market: Market, evidence: Evidence, history: History, base: BaseFo
     draw_growth = np.log(base.total_draws[:, -1] / base.total_draws[:, 0]) / max(1.0, steps[-1] - steps[0])
     rows = [(g_base, max(MIN_BASE_SD, float(np.std(draw_growth))))]
     used = []
-    ratios = usable_definitions(market)
+    ratios = {market.definition.id: 1.0, **history.ratios}
+    ratio_sd = {market.definition.id: 0.0, **history.ratio_log_sd}
     for item in evidence.items:
         c = item.claim
         if not is_whole_market(c) or c.definition not in ratios:
@@ -64,7 +66,7 @@ def reconcile(market: Market, evidence: Evidence, history: History, base: BaseFo
                 used.append(c.id)
         elif c.kind == "size" and item.value_usd_bn and item.year is not None and item.year > T:
             n = item.year - T
-            sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_log_sd(market, c.definition)))
+            sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_sd[c.definition]))
             rows.append(((float(np.log(item.value_usd_bn / ratios[c.definition])) - log_vt) / n, sd / n))
             used.append(c.id)
     target = np.array([r[0] for r in rows])
@@ -75,10 +77,25 @@ def reconcile(market: Market, evidence: Evidence, history: History, base: BaseFo
     years = history.years + base.years
     total = np.concatenate([history.total_usd_bn, base.total_usd_bn * shift])
     total_draws = np.concatenate([history.cube.draws.sum(axis=2), base.total_draws * shift[None, :]], axis=1)
-    cube = build_cube(market, years, total, total_draws, history.shares, {y: "modelled" for y in years})
+    # forecast years: the base year's triangulated mix of leaf cells, draw by draw
+    hist = history.cube
+    mix = hist.value[-1] / hist.value[-1].sum()
+    mix_draws = hist.draws[:, -1, :] / hist.draws[:, -1, :].sum(axis=1, keepdims=True)
+    fc_total = base.total_usd_bn * shift
+    fc_draws = base.total_draws * shift[None, :]
+    cube = Cube(
+        market.dimensions,
+        years,
+        np.concatenate([hist.value, fc_total[:, None] * mix[None, :]]),
+        np.concatenate([hist.draws, fc_draws[:, :, None] * mix_draws[:, None, :]], axis=1),
+        {y: "modelled" for y in years},
+        evidenced=hist.evidenced,
+    )
+    del total, total_draws
     method = (
         f"the base forecast's growth ({100 * np.expm1(g_base):.2f}% a year) weighed with {len(used)} forecast-year "
-        f"claims about the whole market (robust least squares, Cauchy loss) gives {100 * np.expm1(g):.2f}% a year; "
-        "the total is then divided top-down into leaf cells by the assumed splits (the same draws as the history)"
+        f"claims about the whole market, under any definition through the estimated ratios (robust least squares, "
+        f"Cauchy loss), gives {100 * np.expm1(g):.2f}% a year; the forecast total is divided top-down into leaf cells "
+        f"by the {market.years.base_year} mix the triangulation found (draw by draw)"
     )
     return Reconciled(cube, g_base, g, tuple(used), method)

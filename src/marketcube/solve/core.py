@@ -1,0 +1,426 @@
+"""The evidence solver's sparse core: leaf cells that best agree with weighted linear statements.
+
+Unknowns are the leaf cells ``x[t, l]`` (USD bn, >= 0) of the history years, flattened year-major,
+plus the log ratio of each related definition to the target and the log bias of each publisher
+family. Every statement is a linear row in ``x`` through the sparse aggregation matrix ``agg``
+(selections x leaves), so aggregates are sums of leaves and the answer is coherent by
+construction; no dense n x n object is ever built.
+
+Rows, each divided by its scale so that its residual is a standardised error:
+
+- SIZE  ``log(exp(rho_d + beta_f) * S_s x_t / v)``, scale ``sd`` (relative error, in log so that a
+  claim far above the model pulls as hard as one far below; linearised around the current cells);
+- SHARE ``S_s x_t - p * S_p x_t``, scale ``sd * S_p x^_t`` (share points of the current parent);
+- GROWTH ``S_s x_t - (1 + g)^n S_s x_t0``, scale ``sd * n * S_s x^_t`` (rate points a year);
+- FLOOR ``S_s x_t >= v`` (the market is at least the companies' attributable revenue), a row only
+  while it is violated;
+- priors, low weight: the total grows smoothly (its second differences, relative sd
+  ``smooth_sd``); each leaf keeps its share of the total from one year to the next unless the
+  evidence says otherwise (``x[t, l] - (T^[t] / T^[t-1]) x[t-1, l]``, relative sd ``drift_sd``); and
+  each leaf sits near its assumed share of the current total (relative sd ``prior_sd``).
+
+It is solved by iteratively reweighted Gauss-Newton: each pass fixes the row scales and the robust
+(Cauchy) weights, linearises the ratios and biases around their current values (they enter as
+extra columns, with their log-normal priors as extra rows, so level and ratios are solved jointly
+rather than zig-zagging along the ridge between them), solves the weighted linear problem with
+LSMR on columns scaled by the current cells (so every column is of order one), clips cells at
+zero, and updates the weights. Intervals come
+from randomize-then-optimize: the same weighted linear problem re-solved with every right-hand side
+perturbed by its own noise (exact posterior draws for the linearised Gaussian problem), scaled by
+the robust dispersion of the standardised residuals when the evidence disagrees more than its
+stated confidence says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import lsmr
+
+__all__ = ["SIZE", "SHARE", "GROWTH", "FLOOR", "Statements", "Problem", "Solution", "solve", "verdicts"]
+
+SIZE, SHARE, GROWTH, FLOOR = 0, 1, 2, 3
+CAUCHY = 2.5  # robust scale, in standardised residuals
+TIE_SD = 1e-4  # relative sd of "the auxiliary total is the sum of the cells"
+MAX_STEP = 1.0  # largest change of a log cell, ratio or bias in one pass
+DIRECT_MAX = 6000  # unknowns up to which the normal equations are factored directly
+CONSISTENT, TENSION = 2.0, 3.0  # |z| thresholds after the dispersion: beyond 3 sd is the classical "cannot be noise"
+
+
+@dataclass
+class Statements:
+    """Columnar statements; one entry per claim row (see the module docstring for units)."""
+
+    kind: np.ndarray  # int8: SIZE, SHARE, GROWTH, FLOOR
+    sel: np.ndarray  # int: row of ``agg``
+    t: np.ndarray  # int: year index (the end year for GROWTH)
+    value: np.ndarray  # USD bn (SIZE, FLOOR), fraction (SHARE), rate a year (GROWTH)
+    sd: np.ndarray  # relative (SIZE, FLOOR), share points (SHARE), rate points a year (GROWTH)
+    parent: np.ndarray | None = None  # int: row of ``agg`` for SHARE, else -1
+    t0: np.ndarray | None = None  # int: start year index for GROWTH, else -1
+    definition: np.ndarray | None = None  # int: ratio index for SIZE under a related definition, else -1
+    family: np.ndarray | None = None  # int: publisher family for SIZE, else -1
+    prior: np.ndarray | None = None  # bool: a prior stated as a statement (an assumed split), not evidence
+
+    def __post_init__(self) -> None:
+        n = len(self.kind)
+        minus = np.full(n, -1, dtype=np.int64)
+        self.kind = np.asarray(self.kind, dtype=np.int8)
+        self.sel = np.asarray(self.sel, dtype=np.int64)
+        self.t = np.asarray(self.t, dtype=np.int64)
+        self.value = np.asarray(self.value, dtype=float)
+        self.sd = np.asarray(self.sd, dtype=float)
+        for name in ("parent", "t0", "definition", "family"):
+            v = getattr(self, name)
+            setattr(self, name, minus.copy() if v is None else np.asarray(v, dtype=np.int64))
+        self.prior = np.zeros(n, dtype=bool) if self.prior is None else np.asarray(self.prior, dtype=bool)
+        if (self.sd <= 0).any():
+            raise ValueError("every statement needs a positive sd")
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+@dataclass
+class Problem:
+    n_years: int
+    agg: sp.csr_matrix  # (selections, leaves) 0/1
+    prior_share: np.ndarray  # (leaves,) assumed share of the total, sums to 1
+    statements: Statements
+    total_row: int = 0  # row of ``agg`` that is the whole market
+    prior_sd: float = 2.0  # relative sd of a leaf around its assumed share of the total (barely binding:
+    # the assumed splits enter as SHARE statements flagged ``prior``, at their stated uncertainty)
+    smooth_sd: float = 0.03  # relative sd of the total's second difference a year
+    drift_sd: float = 0.05  # relative sd of a leaf's year-on-year change of share
+    slope_sd: float = 0.5  # sd of the total's average log growth a year around zero (barely binding)
+    n_ratios: int = 0
+    ratio_prior_mean: np.ndarray | None = None  # (n_ratios,) prior mean of each log ratio
+    ratio_prior_sd: np.ndarray | None = None  # (n_ratios,) prior sd of each log ratio
+    n_families: int = 0
+    family_sd: float = 0.10  # sd of a publisher family's log bias
+    priors: bool = True  # False: evidence alone (for tests of exact recovery)
+
+
+@dataclass
+class Solution:
+    x: np.ndarray  # (years, leaves) USD bn
+    log_ratio: np.ndarray  # (n_ratios,)
+    log_bias: np.ndarray  # (n_families,)
+    z: np.ndarray  # (statements,) standardised residuals (before the dispersion)
+    weight: np.ndarray  # (statements,) robust weights at the solution
+    dispersion: float  # >= 1: how much more the evidence disagrees than its confidence says
+    draws: np.ndarray | None = None  # (draws, years, leaves)
+    iterations: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def _place(rows: sp.csr_matrix, t: np.ndarray, n_leaves: int, n_cols: int) -> sp.csr_matrix:
+    """Put each row's leaf pattern into its year block of the flattened (year, leaf) columns."""
+    coo = rows.tocoo()
+    return sp.csr_matrix((coo.data, (coo.row, coo.col + t[coo.row] * n_leaves)), shape=(rows.shape[0], n_cols))
+
+
+class _Structure:
+    """The fixed sparsity of every row; only row scales change between passes."""
+
+    def __init__(self, p: Problem) -> None:
+        s = p.statements
+        self.p = p
+        self.L = p.agg.shape[1]
+        self.n = p.n_years * self.L
+        agg = p.agg.tocsr()
+        self.sel_t = _place(agg[s.sel], s.t, self.L, self.n)  # S_s x_t
+        share = s.kind == SHARE
+        growth = s.kind == GROWTH
+        par = np.where(share, s.parent, s.sel)
+        self.par_t = _place(agg[par], s.t, self.L, self.n)  # S_p x_t (shares)
+        t0 = np.where(growth, s.t0, s.t)
+        self.sel_t0 = _place(agg[s.sel], t0, self.L, self.n)  # S_s x_t0 (growth)
+        n_per = np.where(growth, s.t - t0, 1).astype(float)
+        if (n_per[growth] <= 0).any():
+            raise ValueError("a growth statement needs a period of at least one year")
+        self.n_per = n_per
+        self.total = _place(agg[[p.total_row] * p.n_years], np.arange(p.n_years), self.L, self.n)
+        Y = p.n_years
+        self.d2 = sp.diags([np.ones(Y - 2), -2 * np.ones(Y - 2), np.ones(Y - 2)], [0, 1, 2], shape=(Y - 2, Y)) if Y >= 3 else None
+        eye = sp.identity(self.n, format="csr")
+        self.now = eye[self.L :]
+        self.before = eye[: self.n - self.L]
+        # the year of each "now" row, for the share-stability prior's total terms
+        self.year_now = np.repeat(np.arange(1, Y), self.L)
+
+
+def _current(st: _Structure, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return st.sel_t @ x, st.par_t @ x, st.sel_t0 @ x
+
+
+def standardised(p: Problem, st: _Structure, x: np.ndarray, log_ratio: np.ndarray, log_bias: np.ndarray) -> np.ndarray:
+    """Each statement's residual in its own terms, divided by its sd (0 for a satisfied FLOOR)."""
+    s = p.statements
+    a, par, a0 = _current(st, x)
+    tiny = 1e-12
+    z = np.zeros(len(s))
+    m = s.kind == SIZE
+    mult = np.exp(_gather(log_ratio, s.definition) + _gather(log_bias, s.family))
+    z[m] = np.log(np.maximum(mult[m] * a[m], tiny) / s.value[m]) / s.sd[m]
+    m = s.kind == SHARE
+    z[m] = (a[m] / np.maximum(par[m], tiny) - s.value[m]) / s.sd[m]
+    m = s.kind == GROWTH
+    ratio = np.maximum(a[m], tiny) / np.maximum(a0[m], tiny)
+    z[m] = (ratio ** (1 / st.n_per[m]) - 1 - s.value[m]) / s.sd[m]
+    m = s.kind == FLOOR
+    z[m] = np.minimum(0.0, np.log(np.maximum(a[m], tiny) / s.value[m]) / s.sd[m])
+    return z
+
+
+def _gather(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(index))
+    ok = index >= 0
+    out[ok] = values[index[ok]]
+    return out
+
+
+def _system(p, st, x, log_ratio, log_bias, weight):
+    """The weighted linear system at the current point, every row linearised in log around it.
+
+    Columns: the cells x (absolute), the auxiliary totals T (one a year), then increments of the
+    log ratios and log biases. Every row is a log relation (``log S x ~ log a^ + S x / a^ - 1``),
+    so none of them can be made smaller by shrinking the whole market: that bias of homogeneous
+    rows with fixed scales would drag the level towards zero pass after pass."""
+    s = p.statements
+    Y = p.n_years
+    a, par, a0 = _current(st, x)
+    tiny = 1e-9 * max(1.0, float(np.max(x)))
+    a, par, a0 = np.maximum(a, tiny), np.maximum(par, tiny), np.maximum(a0, tiny)
+    total = np.maximum(st.total @ x, tiny)
+    mult = np.exp(_gather(log_ratio, s.definition) + _gather(log_bias, s.family))
+    share, growth, size, floor = (s.kind == k for k in (SHARE, GROWTH, SIZE, FLOOR))
+    # Rows in the statement's own terms (as ``standardised``), linearised in the relative changes
+    # x / x^ of the sums they involve: a share a/p ~ r^ (1 + a/a^ - p/p^), a CAGR
+    # (a/a0)^(1/n) ~ g^ (1 + (a/a^ - a0/a0^) / n), a size log(a) ~ log(a^) + a/a^ - 1.
+    r_hat = a / par
+    g_hat = np.where(growth, (a / a0) ** (1.0 / st.n_per), 1.0)
+    gain = np.ones(len(s))  # d(statement) / d(relative change)
+    gain[share] = r_hat[share]
+    gain[growth] = g_hat[growth] / st.n_per[growth]
+    active = ~floor | (a < s.value)
+    w = np.sqrt(weight) * active / s.sd
+    rhs = np.zeros(len(s))
+    rhs[size] = np.log(s.value[size] / mult[size]) - np.log(a[size]) + 1.0
+    rhs[floor] = np.log(s.value[floor]) - np.log(a[floor]) + 1.0
+    rhs[share] = s.value[share] - r_hat[share]
+    rhs[growth] = 1.0 + s.value[growth] - g_hat[growth]
+    # sizes and floors: a/a^ carries the "+1"; shares and CAGRs: the two relative changes cancel it
+    c_par = np.where(share, 1.0 / par, 0.0)
+    c_t0 = np.where(growth, 1.0 / a0, 0.0)
+    wg = w * gain
+    claims = sp.diags(wg / a) @ st.sel_t - sp.diags(wg * c_par) @ st.par_t - sp.diags(wg * c_t0) @ st.sel_t0
+    n_extra = p.n_ratios + p.n_families
+    rows, cols, vals = [], [], []
+    for index, offset in ((s.definition, 0), (s.family, p.n_ratios)):
+        ok = (index >= 0) & size
+        rows.append(np.flatnonzero(ok))
+        cols.append(index[ok] + offset)
+        vals.append(w[ok])  # d log(exp(rho + beta) S x) / d rho = 1
+    extra = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(s), n_extra))
+    blocks = [sp.hstack([claims, sp.csr_matrix((len(s), Y)), extra])]
+    rhs_all = [rhs * w]
+    if n_extra:
+        mu, tau = _ratio_prior(p)
+        prior_sd = np.concatenate([tau, np.full(p.n_families, p.family_sd)])
+        prior_mean = np.concatenate([mu, np.zeros(p.n_families)])
+        current = np.concatenate([log_ratio, log_bias])
+        blocks.append(sp.hstack([sp.csr_matrix((n_extra, st.n + Y)), sp.diags(1.0 / prior_sd)]))
+        rhs_all.append((prior_mean - current) / prior_sd)
+    # the auxiliary totals are the sums of the cells (a stiff row)
+    tie = 1.0 / (TIE_SD * total)
+    blocks.append(sp.hstack([sp.diags(tie) @ st.total, sp.diags(-tie), sp.csr_matrix((Y, n_extra))]))
+    rhs_all.append(np.zeros(Y))
+    inv_t = 1.0 / total
+    if p.priors:
+        floor_cell = np.repeat(total, st.L) * 1e-6 / st.L
+        xh = np.maximum(x, floor_cell)
+        year = np.repeat(np.arange(Y), st.L)
+        # each leaf near its assumed share of the total: log x - log T = log pi
+        share_t = np.tile(np.maximum(p.prior_share, 1e-12), Y)
+        k = 1.0 / p.prior_sd
+        to_t = sp.csr_matrix((np.full(st.n, -k) * inv_t[year], (np.arange(st.n), year)), shape=(st.n, Y))
+        blocks.append(sp.hstack([sp.diags(k / xh), to_t, sp.csr_matrix((st.n, n_extra))]))
+        rhs_all.append(k * (np.log(share_t) + np.log(total[year]) - np.log(xh)))
+        if st.d2 is not None:
+            # smooth growth of the total: second differences of log T
+            k = 1.0 / p.smooth_sd
+            blocks.append(sp.hstack([sp.csr_matrix((Y - 2, st.n)), k * st.d2 @ sp.diags(inv_t), sp.csr_matrix((Y - 2, n_extra))]))
+            rhs_all.append(-k * (st.d2 @ np.log(total)) + k * (st.d2 @ np.ones(Y)))
+        if Y >= 2:
+            # a barely binding prior of no average growth, so that evidence silent on growth leaves
+            # it uncertain (and its draws wide) rather than undetermined
+            k = 1.0 / (p.slope_sd * (Y - 1))
+            slope = sp.csr_matrix(([k * inv_t[-1], -k * inv_t[0]], ([0, 0], [Y - 1, 0])), shape=(1, Y))
+            blocks.append(sp.hstack([sp.csr_matrix((1, st.n)), slope, sp.csr_matrix((1, n_extra))]))
+            rhs_all.append(np.array([-k * (np.log(total[-1]) - np.log(total[0]))]))
+            # stable shares: log x[t] - log x[t-1] - (log T[t] - log T[t-1]) = 0
+            k = 1.0 / p.drift_sd
+            yn = st.year_now
+            m = st.n - st.L
+            cells = sp.diags(k / xh[st.L :]) @ st.now - sp.diags(k / xh[: m]) @ st.before
+            tt = sp.csr_matrix(
+                (np.concatenate([-k * inv_t[yn], k * inv_t[yn - 1]]), (np.concatenate([np.arange(m)] * 2), np.concatenate([yn, yn - 1]))),
+                shape=(m, Y),
+            )
+            blocks.append(sp.hstack([cells, tt, sp.csr_matrix((m, n_extra))]))
+            lin = np.log(xh[st.L :]) - np.log(xh[:m]) - np.log(total[yn]) + np.log(total[yn - 1])
+            rhs_all.append(-k * lin)
+    return sp.vstack(blocks).tocsr(), np.concatenate(rhs_all), len(s)
+
+
+def _pad(block, n_extra: int):
+    return sp.hstack([block, sp.csr_matrix((block.shape[0], n_extra))]) if n_extra else block
+
+
+class _Linear:
+    """The weighted linear problem of one pass, on columns scaled by their current values.
+
+    Small problems (up to ``DIRECT_MAX`` unknowns) factor the normal equations once (Cholesky), so
+    that every further right-hand side (the draws) is two triangular solves; large ones use LSMR,
+    which never forms anything denser than A itself."""
+
+    def __init__(self, A: sp.csr_matrix, x0: np.ndarray, n_years: int, tol: float) -> None:
+        n = len(x0)
+        total0 = x0.reshape(n_years, -1).sum(axis=1)
+        n_extra = A.shape[1] - n - n_years
+        big = max(1.0, float(np.max(x0)))
+        self.col = np.concatenate([np.maximum(x0, 1e-9 * big), np.maximum(total0, 1e-9 * big), np.ones(n_extra)])
+        self.As = (A @ sp.diags(self.col)).tocsr()
+        self.u0 = np.concatenate([x0 / self.col[:n], total0 / self.col[n : n + n_years], np.zeros(n_extra)])
+        self.n, self.n_years, self.tol = n, n_years, tol
+        self.chol = None
+        if self.As.shape[1] <= DIRECT_MAX:
+            from scipy.linalg import cho_factor
+
+            normal = (self.As.T @ self.As).toarray()
+            normal[np.diag_indices_from(normal)] += 1e-12 * max(1.0, float(np.trace(normal)) / len(normal))
+            self.chol = cho_factor(normal, lower=True, check_finite=False)
+
+    def solve(self, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cells and the ratio/bias increments for right-hand side ``b``."""
+        r0 = b - self.As @ self.u0
+        if self.chol is not None:
+            from scipy.linalg import cho_solve
+
+            du = cho_solve(self.chol, self.As.T @ r0, check_finite=False)
+        else:
+            du = lsmr(self.As, r0, atol=self.tol, btol=self.tol, maxiter=4 * self.As.shape[1] + 100)[0]
+        # every row is linear in x / x^ ~ 1 + dlog x: take the step multiplicatively, so cells stay
+        # positive, and at most a factor e a pass, so a far start cannot overshoot
+        n, ny = self.n, self.n_years
+        dlog = np.clip(du[:n], -MAX_STEP, MAX_STEP)
+        return self.col[:n] * np.exp(dlog), np.clip(du[n + ny :], -MAX_STEP, MAX_STEP)
+
+
+def _lsmr(A: sp.csr_matrix, b: np.ndarray, x0: np.ndarray, tol: float, n_years: int) -> tuple[np.ndarray, np.ndarray]:
+    return _Linear(A, x0, n_years, tol).solve(b)
+
+
+def _update_ratios_and_biases(p: Problem, st: _Structure, x, log_ratio, log_bias, weight):
+    s = p.statements
+    a = st.sel_t @ x
+    m = (s.kind == SIZE) & (a > 0)
+    resid = np.log(s.value[m]) - np.log(a[m])
+    w = weight[m] / s.sd[m] ** 2
+    d, f = s.definition[m], s.family[m]
+    mu, tau = _ratio_prior(p)
+    for _ in range(3):
+        if p.n_ratios:
+            r = resid - _gather(log_bias, f)
+            ok = d >= 0
+            num = np.bincount(d[ok], weights=w[ok] * r[ok], minlength=p.n_ratios) + mu / tau**2
+            den = np.bincount(d[ok], weights=w[ok], minlength=p.n_ratios) + 1 / tau**2
+            log_ratio = num / den
+        if p.n_families:
+            r = resid - _gather(log_ratio, d)
+            ok = f >= 0
+            num = np.bincount(f[ok], weights=w[ok] * r[ok], minlength=p.n_families)
+            den = np.bincount(f[ok], weights=w[ok], minlength=p.n_families) + 1 / p.family_sd**2
+            log_bias = num / den
+    return log_ratio, log_bias
+
+
+def _ratio_prior(p: Problem) -> tuple[np.ndarray, np.ndarray]:
+    mu = p.ratio_prior_mean if p.ratio_prior_mean is not None else np.full(p.n_ratios, np.log(1.3))
+    tau = p.ratio_prior_sd if p.ratio_prior_sd is not None else np.full(p.n_ratios, 0.5)
+    return np.asarray(mu, dtype=float), np.asarray(tau, dtype=float)
+
+
+def _start(p: Problem, st: _Structure) -> np.ndarray:
+    """Start from the assumed shares of a flat total at the median of whole-market sizes."""
+    s = p.statements
+    whole = (s.kind == SIZE) & (s.sel == p.total_row) & (s.definition < 0)
+    pool = s.value[whole] if whole.any() else s.value[s.kind == SIZE]
+    level = float(np.median(pool)) if len(pool) else 1.0
+    return np.tile(p.prior_share * level, p.n_years)
+
+
+def solve(
+    p: Problem, *, passes: int = 40, n_draws: int = 0, seed: int = 0, tol: float = 1e-7, start: Solution | None = None
+) -> Solution:
+    """Solve ``p``; ``start`` warm-starts from an earlier solution of a problem with the same cells."""
+    st = _Structure(p)
+    x = _start(p, st) if start is None else start.x.ravel().copy()
+    log_ratio = _ratio_prior(p)[0].copy() if start is None else start.log_ratio.copy()
+    log_bias = np.zeros(p.n_families) if start is None else start.log_bias.copy()
+    weight = np.ones(len(p.statements)) if start is None or len(start.weight) != len(p.statements) else start.weight.copy()
+    for k in range(passes):
+        A, b, _ = _system(p, st, x, log_ratio, log_bias, weight)
+        x_new, step = _lsmr(A, b, x, tol, p.n_years)
+        log_ratio = log_ratio + step[: p.n_ratios]
+        log_bias = log_bias + step[p.n_ratios :]
+        z = standardised(p, st, x_new, log_ratio, log_bias)
+        weight = np.where(p.statements.prior, 1.0, 1.0 / (1.0 + (z / CAUCHY) ** 2))
+        # converged when no year's total moves by more than 1e-4 of itself
+        t_old, t_new = x.reshape(p.n_years, -1).sum(axis=1), x_new.reshape(p.n_years, -1).sum(axis=1)
+        change = float(np.max(np.abs(t_new / np.maximum(t_old, 1e-300) - 1)))
+        x = x_new
+        if k >= 2 and change < 1e-4:
+            break
+    z = standardised(p, st, x, log_ratio, log_bias)
+    dispersion = _dispersion(z[~p.statements.prior], p.statements.kind[~p.statements.prior])
+    sol = Solution(x.reshape(p.n_years, st.L), log_ratio, log_bias, z, weight, dispersion, iterations=k + 1)
+    if n_draws:
+        sol.draws = _draws(p, st, x, log_ratio, log_bias, weight, dispersion, n_draws, seed, tol)
+    return sol
+
+
+def _dispersion(z: np.ndarray, kind: np.ndarray) -> float:
+    """Robust scale of the standardised residuals (MAD), at least 1."""
+    used = z[kind != FLOOR]
+    if len(used) < 5:
+        return 1.0
+    return float(max(1.0, 1.4826 * np.median(np.abs(used))))
+
+
+def _draws(p, st, x, log_ratio, log_bias, weight, dispersion, n_draws, seed, tol) -> np.ndarray:
+    """Randomize-then-optimize: re-solve with every right-hand side perturbed by its own noise."""
+    A, b, n_claims = _system(p, st, x, log_ratio, log_bias, weight)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n_draws, p.n_years, st.L))
+    noise_scale = np.ones(len(b))
+    noise_scale[:n_claims] = dispersion  # rows are already weighted: unit noise, times the dispersion
+    linear = _Linear(A, x, p.n_years, max(tol, 1e-6))
+    centre = np.log(np.maximum(linear.solve(b)[0], 1e-300))
+    for k in range(n_draws):
+        bk = b + rng.standard_normal(len(b)) * noise_scale
+        # each draw's log deviation from the unperturbed solution, applied to the point itself
+        dev = np.log(np.maximum(linear.solve(bk)[0], 1e-300)) - centre
+        # linear in the noise (x (1 + dev), not x exp(dev)), so that an aggregate's draws centre on
+        # its point: sums of log-normal cells drift upward; a cell is kept at 1% of its point at least
+        out[k] = (x * np.maximum(1.0 + dev, 0.01)).reshape(p.n_years, st.L)
+    return out
+
+
+def verdicts(z: np.ndarray, dispersion: float) -> np.ndarray:
+    """consistent / in tension / contradicted, on residuals scaled by the dispersion."""
+    a = np.abs(z) / dispersion
+    return np.where(a <= CONSISTENT, "consistent", np.where(a <= TENSION, "in tension", "contradicted"))
