@@ -19,6 +19,7 @@ CAGR-ENDPOINTS             warning   a CAGR its own endpoints contradict under b
 CAGR-CONFLICT              warning   CAGRs for one definition and overlapping periods disagree
 CAGR-PERIOD-UNKNOWN        info      a CAGR whose period cannot be placed (not used)
 YEAR-TWO-LABELS            warning   one source gives one value under two different years
+DUPLICATE-CLAIM            warning   one source's claim entered twice (the solver counts it once)
 FX-MISSING                 warning   a currency with no FX rate for the year
 FISCAL-YEAR-CALENDARISED   info      a fiscal year that does not end in December
 COMPANY-SCOPE-CHANGE       warning   a company's series changes scope
@@ -57,6 +58,7 @@ def validate(market: Market) -> list[Finding]:
         _cagr_conflicts,
         _cagr_periods,
         _two_years,
+        _duplicates,
         _fx,
         _companies,
         _sources_and_labels,
@@ -409,6 +411,30 @@ def _two_years(market: Market) -> list[Finding]:
                 )
             )
     return out
+
+
+def claim_key(c: Claim) -> tuple:
+    """What makes two claims the same statement (ids, quotes and notes aside)."""
+    return (c.source, c.kind, c.definition or c.label, c.selection, c.parent, c.member_as_written, c.year,
+            c.value, c.unit, c.period_from, c.period_to, c.company, c.fiscal_year_end)
+
+
+def _duplicates(market: Market) -> list[Finding]:
+    groups: dict[tuple, list[Claim]] = defaultdict(list)
+    for c in market.claims:
+        if c.kind != "structure":
+            groups[claim_key(c)].append(c)
+    return [
+        _finding(
+            "DUPLICATE-CLAIM",
+            "warning",
+            f"{_source_name(market, same[0])} states the same {same[0].kind} twice ({', '.join(c.id for c in same)}); "
+            "it is counted once",
+            same,
+        )
+        for same in groups.values()
+        if len(same) > 1
+    ]
 
 
 # -- currencies and companies -------------------------------------------------------------------

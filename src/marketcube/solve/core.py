@@ -131,6 +131,11 @@ class _Structure:
         self.L = p.agg.shape[1]
         self.n = p.n_years * self.L
         agg = p.agg.tocsr()
+        empty = np.flatnonzero(np.diff(agg.indptr) == 0)
+        if np.isin(s.sel, empty).any() or np.isin(s.parent[s.parent >= 0], empty).any():
+            raise ValueError("a statement's selection contains no leaf cell")
+        if ((s.t < 0) | (s.t >= p.n_years)).any():
+            raise ValueError("a statement's year is outside the problem's years")
         self.sel_t = _place(agg[s.sel], s.t, self.L, self.n)  # S_s x_t
         share = s.kind == SHARE
         growth = s.kind == GROWTH

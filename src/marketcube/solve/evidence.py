@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from ..cube import Cube
 from ..evidence import Evidence
 from ..pack import Market
-from ..validate import endpoint_rates, is_whole_market
+from ..validate import claim_key, endpoint_rates
 from . import core
 from .splits import LeafShares, leaf_shares
 
@@ -70,10 +70,17 @@ class _Selections:
         self.n_leaves = int(np.prod(sizes))
         grids = np.indices(sizes).reshape(len(dims), -1)  # leaf k of dimension d, product order as Cube
         self.codes = {d.id: grids[i] for i, d in enumerate(dims)}
-        self.under = {
-            d.id: {m.id: np.array([[x.id for x in d.leaves].index(l.id) for l in d.leaves_under(m.id)]) for m in d.members}
-            for d in dims
-        }
+        self.dims = {d.id: d for d in dims}
+        self.under = {d.id: {m.id: None for m in d.members} for d in dims}
+        # member index per dimension, and for each depth the ancestor-or-self of every leaf
+        self.member_index = {d.id: {m.id: k for k, m in enumerate(d.members)} for d in dims}
+        self.ancestor: dict[tuple[str, int], np.ndarray] = {}
+        for d in dims:
+            chains = [list(reversed((leaf.id, *d.ancestors(leaf.id)))) for leaf in d.leaves]  # top first
+            for depth in range(max(len(c) for c in chains)):
+                self.ancestor[(d.id, depth)] = np.array(
+                    [self.member_index[d.id][c[depth]] if depth < len(c) else -1 for c in chains]
+                )
         self.rows: list[tuple] = []
         self.index: dict[tuple, int] = {}
         self.get(())
@@ -85,14 +92,37 @@ class _Selections:
         return self.index[selection]
 
     def matrix(self) -> sp.csr_matrix:
-        rows, cols = [], []
+        """0/1 rows, built a pattern at a time: every selection that names the same dimensions at
+        the same depths is one grouping of the leaves (no selection-by-leaf loop)."""
+        depth_of = {
+            d: {m: len(self.dims[d].ancestors(m)) for m in self.under[d]} for d in self.codes
+        }
+        patterns: dict[tuple, list[int]] = {}
         for i, sel in enumerate(self.rows):
-            mask = np.ones(self.n_leaves, dtype=bool)
-            for d, m in sel:
-                mask &= np.isin(self.codes[d], self.under[d][m])
-            idx = np.flatnonzero(mask)
-            rows.append(np.full(len(idx), i))
-            cols.append(idx)
+            patterns.setdefault(tuple((d, depth_of[d][m]) for d, m in sel), []).append(i)
+        rows, cols = [], []
+        for pattern, members in patterns.items():
+            if not pattern:
+                for i in members:
+                    rows.append(np.full(self.n_leaves, i))
+                    cols.append(np.arange(self.n_leaves))
+                continue
+            # each leaf's ancestor (or itself) at the pattern's depth, per dimension, as one key
+            keys = [self.ancestor[(d, depth)][self.codes[d]] for d, depth in pattern]
+            key = np.stack(keys, axis=1)
+            lookup = {tuple(k): [] for k in []}
+            order = np.lexsort(key.T[::-1])
+            sorted_keys = key[order]
+            change = np.flatnonzero(np.any(np.diff(sorted_keys, axis=0) != 0, axis=1)) + 1
+            starts = np.concatenate([[0], change])
+            ends = np.concatenate([change, [len(order)]])
+            for a, b in zip(starts, ends):
+                lookup[tuple(sorted_keys[a])] = order[a:b]
+            for i in members:
+                k = tuple(self.member_index[d][m] for d, m in self.rows[i])
+                idx = lookup.get(k, np.array([], dtype=np.int64))
+                rows.append(np.full(len(idx), i))
+                cols.append(idx)
         r, c = np.concatenate(rows), np.concatenate(cols)
         return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(self.rows), self.n_leaves))
 
@@ -139,10 +169,14 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
             families.append(fam)
         return families.index(fam)
 
+    seen: set[tuple] = set()
     for item in evidence.items:
         c = item.claim
         if c.kind not in ("size", "share", "growth") or item.problem or not c.definition:
             continue
+        if claim_key(c) in seen:
+            continue  # the same claim entered twice counts once (validation reports DUPLICATE-CLAIM)
+        seen.add(claim_key(c))
         if c.member_as_written and not c.selection:
             continue  # a member outside the cube's dimensions
         sel = tuple(sorted({**dict(c.parent), **dict(c.selection)}.items()))

@@ -1,0 +1,201 @@
+"""Triangulation benchmark: the evidence solver against two naive methods on simulated markets.
+
+Run: ``.venv/bin/python benchmarks/triangulation.py [small medium large]`` (all three by default).
+Prints a table and writes benchmarks/results/triangulation.json. Each size runs in its own process
+so that its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+TARGETS = [
+    ("total_error_ratio_vs_best_naive", "<=", 0.5),
+    ("leaf_error_ratio_vs_best_naive", "<=", 0.7),
+    ("coverage80_abs_gap", "<=", 0.05),
+    ("coverage95_abs_gap", "<=", 0.05),
+    ("outlier_recall", ">=", 0.9),
+    ("outlier_precision", ">=", 0.8),
+    ("large_seconds", "<=", 30),
+    ("large_peak_gib", "<=", 4),
+]
+
+
+def _peak_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024**2
+    return float("nan")
+
+
+def naive(truth, evidence, rule: str) -> np.ndarray:
+    """Total by year from whole-market claims of the target definition only, split top-down."""
+    from marketcube.solve.splits import leaf_shares
+    from marketcube.solve.triangulate import leaf_share_product
+
+    m = truth.market
+    years = list(range(m.years.history_start, m.years.base_year + 1))
+    by_year: dict[int, list[tuple[int, float]]] = {}
+    for item in evidence.items:
+        c = item.claim
+        if c.kind == "size" and not c.selection and c.definition == m.definition.id and item.value_usd_bn and item.year in years:
+            by_year.setdefault(item.year, []).append((m.sources[c.source].vintage or 0, item.value_usd_bn))
+    known = sorted(by_year)
+    values = {}
+    for y in known:
+        claims = by_year[y]
+        values[y] = max(claims, key=lambda vc: vc[0])[1] if rule == "latest" else float(np.mean([v for _, v in claims]))
+    if not known:
+        total = np.full(len(years), np.nan)
+    else:
+        logs = np.interp(years, known, np.log([values[y] for y in known]))
+        total = np.exp(logs)
+    rng = np.random.default_rng(0)
+    shares = tuple(leaf_shares(m, d, 2, rng) for d in m.dimensions)
+    point, _ = leaf_share_product(shares)
+    return total[:, None] * point[None, :]
+
+
+def run_size(name: str) -> dict:
+    from simulate import HARD, SIZES, simulate
+
+    from marketcube.evidence import normalise
+    from marketcube.solve import core
+    from marketcube.solve.evidence import triangulate
+
+    size = SIZES[name]
+    truth = simulate(size)
+    evidence = normalise(truth.market)
+    t0 = time.perf_counter()
+    tri = triangulate(truth.market, evidence, n_draws=int(os.environ.get("MC_DRAWS", "100")))
+    seconds = time.perf_counter() - t0
+    peak = _peak_gib()
+    cube = tri.cube
+    true = truth.cells
+    err_total = float(np.median(np.abs(cube.value.sum(1) / true.sum(1) - 1)))
+    err_leaf = float(np.median(np.abs(cube.value / true - 1)))
+    naive_err = {}
+    for rule in ("latest", "mean"):
+        est = naive(truth, evidence, rule)
+        naive_err[rule] = (float(np.median(np.abs(est.sum(1) / true.sum(1) - 1))), float(np.median(np.abs(est / true - 1))))
+    # coverage over leaf cells and every member's aggregate, and the total
+    hits80 = hits95 = n = 0
+    draws = cube.draws
+    def cover(est_draws, truth_vals):
+        q = np.quantile(est_draws, [0.1, 0.9, 0.025, 0.975], axis=0)
+        return (((q[0] <= truth_vals) & (truth_vals <= q[1])).sum(), ((q[2] <= truth_vals) & (truth_vals <= q[3])).sum(), truth_vals.size)
+    a, b, c = cover(draws, true)
+    hits80, hits95, n = hits80 + a, hits95 + b, n + c
+    sels = [()] + [((d.id, m.id),) for d in cube.dimensions for m in d.members]
+    agg = cube.aggregation(sels)
+    agg_draws = np.einsum("dyl,sl->dys", draws, agg.toarray()) if agg.shape[1] * len(sels) < 5e7 else None
+    if agg_draws is not None:
+        a, b, c = cover(agg_draws, np.asarray(agg @ true.T).T)
+        hits80, hits95, n = hits80 + a, hits95 + b, n + c
+    else:
+        for i in range(agg.shape[0]):
+            row = agg[i]
+            dd = np.stack([np.asarray(row @ draws[k].T).ravel() for k in range(draws.shape[0])])
+            a, b, c = cover(dd, np.asarray(row @ true.T).ravel())
+            hits80, hits95, n = hits80 + a, hits95 + b, n + c
+    verdict = {cid: abs(z) / tri.dispersion > core.TENSION for cid, z in tri.z.items()}
+    flagged = {cid for cid, bad in verdict.items() if bad}
+    planted = truth.outliers
+    judged_planted = {c for c in planted if c in verdict}
+    tp = len(flagged & planted)
+    best_total = min(v[0] for v in naive_err.values())
+    best_leaf = min(v[1] for v in naive_err.values())
+    return {
+        "size": name,
+        "leaves": int(true.shape[1]),
+        "years": int(true.shape[0]),
+        "cells": int(true.size),
+        "claims": len(truth.market.claims),
+        "seconds": round(seconds, 2),
+        "peak_gib": round(peak, 3),
+        "total_error": round(err_total, 4),
+        "leaf_error": round(err_leaf, 4),
+        "naive_latest_total_error": round(naive_err["latest"][0], 4),
+        "naive_latest_leaf_error": round(naive_err["latest"][1], 4),
+        "naive_mean_total_error": round(naive_err["mean"][0], 4),
+        "naive_mean_leaf_error": round(naive_err["mean"][1], 4),
+        "total_error_ratio_vs_best_naive": round(err_total / best_total, 3) if best_total else None,
+        "leaf_error_ratio_vs_best_naive": round(err_leaf / best_leaf, 3) if best_leaf else None,
+        "coverage80": round(hits80 / n, 4),
+        "coverage95": round(hits95 / n, 4),
+        "outliers_planted": len(planted),
+        "outliers_judged": len(judged_planted),
+        "contradicted": len(flagged),
+        "outlier_recall": round(tp / len(planted), 3) if planted else None,
+        "outlier_precision": round(tp / len(flagged), 3) if flagged else None,
+        "dispersion": round(tri.dispersion, 3),
+        "settings": HARD,
+    }
+
+
+def main(names: list[str]) -> int:
+    if len(names) == 1 and names[0].startswith("--child="):
+        print(json.dumps(run_size(names[0].split("=", 1)[1])))
+        return 0
+    rows = []
+    for name in names or ["small", "medium", "large"]:
+        r = subprocess.run([sys.executable, __file__, f"--child={name}"], capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stderr, file=sys.stderr)
+            rows.append({"size": name, "error": r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"})
+            continue
+        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    settings = next((r.pop("settings") for r in rows if "settings" in r), {})
+    for r in rows:
+        r.pop("settings", None)
+    print("settings:")
+    for k, v in settings.items():
+        print(f"  {k}: {v}")
+    cols = ["size", "cells", "claims", "seconds", "peak_gib", "total_error", "naive_latest_total_error", "naive_mean_total_error",
+            "leaf_error", "naive_latest_leaf_error", "naive_mean_leaf_error", "coverage80", "coverage95",
+            "outlier_recall", "outlier_precision", "dispersion"]
+    print(" | ".join(cols))
+    for r in rows:
+        print(" | ".join(str(r.get(c, "")) for c in cols))
+    ok = [r for r in rows if "error" not in r]
+    def worst(key, op):
+        vals = [r[key] for r in ok if r.get(key) is not None]
+        if not vals:
+            return None
+        return max(vals) if op == "<=" else min(vals)
+    large = next((r for r in ok if r["size"] == "large"), None)
+    values = {
+        "total_error_ratio_vs_best_naive": worst("total_error_ratio_vs_best_naive", "<="),
+        "leaf_error_ratio_vs_best_naive": worst("leaf_error_ratio_vs_best_naive", "<="),
+        "coverage80_abs_gap": max((abs(r["coverage80"] - 0.8) for r in ok), default=None),
+        "coverage95_abs_gap": max((abs(r["coverage95"] - 0.95) for r in ok), default=None),
+        "outlier_recall": worst("outlier_recall", ">="),
+        "outlier_precision": worst("outlier_precision", ">="),
+        "large_seconds": large["seconds"] if large else None,
+        "large_peak_gib": large["peak_gib"] if large else None,
+    }
+    targets = []
+    for name, op, target in TARGETS:
+        v = values[name]
+        met = v is not None and (v <= target if op == "<=" else v >= target)
+        targets.append({"name": name, "value": v, "target": target, "op": op, "met": bool(met)})
+        print(f"target {name}: {v} {op} {target}: {'met' if met else 'NOT met'}")
+    out = HERE / "results" / "triangulation.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "targets": targets, "settings": settings}, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,139 @@
+"""The evidence solver's sparse core, on small synthetic problems whose comments explain the data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from marketcube.pack import load
+from marketcube.solve import core
+from marketcube.validate import validate
+
+from .packs import CLAIMS_CSV, add_rows, write_pack
+
+# 2 regions x 2 countries = 4 leaves; rows: total, region A, region B, then each country
+AGG = sp.csr_matrix(np.array([[1, 1, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], float))
+YEARS = 4
+# the truth: countries 10, 20, 30, 40 growing 5% a year
+TRUTH = np.array([[10.0, 20, 30, 40]]) * 1.05 ** np.arange(YEARS)[:, None]
+SUMS = AGG @ TRUTH.T  # (selection, year)
+PRIOR = np.array([0.1, 0.2, 0.3, 0.4])
+
+
+def _sizes_of_every_country(scale: float = 1.0) -> core.Statements:
+    sel = [3, 4, 5, 6] * YEARS
+    t = np.repeat(np.arange(YEARS), 4)
+    return core.Statements(kind=[core.SIZE] * len(sel), sel=sel, t=t, value=[SUMS[s, y] * scale for s, y in zip(sel, t)],
+                           sd=[0.1] * len(sel))
+
+
+def test_exact_consistent_evidence_is_reproduced_without_priors() -> None:
+    sol = core.solve(core.Problem(YEARS, AGG, PRIOR, _sizes_of_every_country(), priors=False), tol=1e-14)
+    np.testing.assert_allclose(sol.x, TRUTH, rtol=1e-9)
+    assert np.abs(sol.z).max() < 1e-9
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.floats(min_value=1e-3, max_value=1e3))
+def test_scaling_every_value_scales_the_answer_and_no_verdict(k: float) -> None:
+    # a noisy mix of kinds, with one wild size claim
+    s = core.Statements(
+        kind=[core.SIZE, core.SIZE, core.SHARE, core.GROWTH, core.SIZE, core.FLOOR],
+        sel=[0, 1, 3, 0, 0, 0], t=[0, 2, 2, 3, 3, 1], parent=[-1, -1, 1, -1, -1, -1], t0=[-1, -1, -1, 0, -1, -1],
+        value=[SUMS[0, 0] * 1.02, SUMS[1, 2] * 0.97, 0.34, 0.05, SUMS[0, 3] * 3.0, 20.0],
+        sd=[0.05, 0.1, 0.03, 0.01, 0.1, 0.05],
+    )
+    scaled = core.Statements(
+        kind=s.kind, sel=s.sel, t=s.t, parent=s.parent, t0=s.t0, sd=s.sd,
+        value=np.where(np.isin(s.kind, [core.SIZE, core.FLOOR]), s.value * k, s.value),
+    )
+    a = core.solve(core.Problem(YEARS, AGG, PRIOR, s))
+    b = core.solve(core.Problem(YEARS, AGG, PRIOR, scaled))
+    np.testing.assert_allclose(b.x, a.x * k, rtol=1e-6)
+    assert list(core.verdicts(b.z, b.dispersion)) == list(core.verdicts(a.z, a.dispersion))
+    assert core.verdicts(a.z, a.dispersion)[4] == "contradicted"
+
+
+def test_coherence_is_structural() -> None:
+    s = _sizes_of_every_country()
+    sol = core.solve(core.Problem(YEARS, AGG, PRIOR, s), n_draws=30)
+    sums = (AGG @ sol.x.T).T  # every aggregate row from the leaves
+    np.testing.assert_allclose(sums[:, 0], sums[:, 1] + sums[:, 2], rtol=1e-12)
+    np.testing.assert_allclose(sums[:, 1], sums[:, 3] + sums[:, 4], rtol=1e-12)
+    assert (sol.draws >= 0).all() and sol.draws.shape == (30, YEARS, 4)
+
+
+def test_share_statement_sets_a_split() -> None:
+    # the total is known each year; country 0 holds 40% of region A (the prior says a third)
+    s = core.Statements(
+        kind=[core.SIZE] * YEARS + [core.SHARE] * YEARS + [core.SHARE] * YEARS,
+        sel=[0] * YEARS + [3] * YEARS + [1] * YEARS, parent=[-1] * YEARS + [1] * YEARS + [0] * YEARS,
+        t=list(range(YEARS)) * 3, value=list(SUMS[0]) + [0.4] * YEARS + [0.3] * YEARS, sd=[0.01] * YEARS + [0.005] * (2 * YEARS),
+    )
+    sol = core.solve(core.Problem(YEARS, AGG, PRIOR, s))
+    region_a = sol.x[:, 0] + sol.x[:, 1]
+    np.testing.assert_allclose(sol.x[:, 0] / region_a, 0.4, atol=0.01)
+    np.testing.assert_allclose(region_a / sol.x.sum(1), 0.3, atol=0.01)
+
+
+def test_growth_statement_sets_the_trend() -> None:
+    # one size in the first year and a CAGR of 8% over three years
+    s = core.Statements(kind=[core.SIZE, core.GROWTH], sel=[0, 0], t=[0, 3], t0=[-1, 0], value=[100.0, 0.08], sd=[0.02, 0.002])
+    total = core.solve(core.Problem(YEARS, AGG, PRIOR, s)).x.sum(1)
+    assert total[0] == pytest.approx(100, rel=0.01)
+    assert (total[3] / total[0]) ** (1 / 3) - 1 == pytest.approx(0.08, abs=0.003)
+
+
+def test_floor_is_an_inequality() -> None:
+    # a size says 100; companies' attributable revenue says at least 120 (raises the market), or at
+    # least 50 (changes nothing)
+    def total(floor: float) -> float:
+        s = core.Statements(kind=[core.SIZE, core.FLOOR], sel=[0, 0], t=[1, 1], value=[100.0, floor], sd=[0.2, 0.02])
+        return float(core.solve(core.Problem(YEARS, AGG, PRIOR, s)).x.sum(1)[1])
+
+    assert total(50.0) == pytest.approx(100, rel=0.01)
+    assert total(120.0) > 115
+
+
+def test_unknown_ratio_is_estimated_not_mixed() -> None:
+    # the target says 100 a year; a related definition (ratio 1.5, not told) says 150
+    s = core.Statements(kind=[core.SIZE] * 8, sel=[0] * 8, t=list(range(YEARS)) * 2, value=[100.0] * 4 + [150.0] * 4,
+                        sd=[0.05] * 8, definition=[-1] * 4 + [0] * 4)
+    sol = core.solve(core.Problem(YEARS, AGG, PRIOR, s, n_ratios=1))
+    np.testing.assert_allclose(sol.x.sum(1), 100, rtol=0.01)
+    assert np.exp(sol.log_ratio[0]) == pytest.approx(1.5, rel=0.02)
+
+
+@pytest.mark.parametrize(
+    ("kw", "words"),
+    [
+        ({"sd": [0.0]}, "positive sd"),
+        ({"kind": [core.GROWTH], "t0": [2], "t": [2]}, "period of at least one year"),
+        ({"t": [9]}, "outside the problem's years"),
+        ({"sel": [7]}, "no leaf cell"),
+    ],
+)
+def test_evidence_the_solver_cannot_use_is_a_clear_error(kw: dict, words: str) -> None:
+    agg = sp.vstack([AGG, sp.csr_matrix((1, 4))]).tocsr()  # row 7 selects nothing
+    base = {"kind": [core.SIZE], "sel": [0], "t": [1], "value": [100.0], "sd": [0.1]}
+    with pytest.raises(ValueError, match=words):
+        core.solve(core.Problem(YEARS, agg, PRIOR, core.Statements(**{**base, **kw})))
+
+
+def test_the_same_claim_twice_is_reported_and_counted_once(tmp_path: Path) -> None:
+    from marketcube.evidence import normalise
+    from marketcube.solve import evidence as ev
+    from marketcube.solve.splits import leaf_shares
+
+    text = add_rows(CLAIMS_CSV, "b1again,beta,size,widgets,,,,2020,110.25,USD bn,,,,,medium,USD 110.25 bn (2020)")
+    market = load(write_pack(tmp_path, claims_csv=text))
+    dup = [f for f in validate(market) if f.code == "DUPLICATE-CLAIM"]
+    assert [f.claims for f in dup] == [("b1", "b1again")]
+    rng = np.random.default_rng(0)
+    problem = ev.build(market, normalise(market), tuple(leaf_shares(market, d, 2, rng) for d in market.dimensions))
+    assert "b1" in problem.claim_of and "b1again" not in problem.claim_of
