@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..cube import Cube
+from ..cube import Cube, Selections
 from ..evidence import Evidence
 from ..pack import Market
 from ..validate import claim_key, endpoint_rates
@@ -61,72 +61,6 @@ class EvidenceProblem:
     selections: list[tuple]  # agg row -> selection
 
 
-class _Selections:
-    """Rows of the aggregation matrix, one per distinct selection, built from per-dimension codes."""
-
-    def __init__(self, market: Market) -> None:
-        dims = market.dimensions
-        sizes = [len(d.leaves) for d in dims]
-        self.n_leaves = int(np.prod(sizes))
-        grids = np.indices(sizes).reshape(len(dims), -1)  # leaf k of dimension d, product order as Cube
-        self.codes = {d.id: grids[i] for i, d in enumerate(dims)}
-        self.dims = {d.id: d for d in dims}
-        self.under = {d.id: {m.id: None for m in d.members} for d in dims}
-        # member index per dimension, and for each depth the ancestor-or-self of every leaf
-        self.member_index = {d.id: {m.id: k for k, m in enumerate(d.members)} for d in dims}
-        self.ancestor: dict[tuple[str, int], np.ndarray] = {}
-        for d in dims:
-            chains = [list(reversed((leaf.id, *d.ancestors(leaf.id)))) for leaf in d.leaves]  # top first
-            for depth in range(max(len(c) for c in chains)):
-                self.ancestor[(d.id, depth)] = np.array(
-                    [self.member_index[d.id][c[depth]] if depth < len(c) else -1 for c in chains]
-                )
-        self.rows: list[tuple] = []
-        self.index: dict[tuple, int] = {}
-        self.get(())
-
-    def get(self, selection: tuple) -> int:
-        if selection not in self.index:
-            self.index[selection] = len(self.rows)
-            self.rows.append(selection)
-        return self.index[selection]
-
-    def matrix(self) -> sp.csr_matrix:
-        """0/1 rows, built a pattern at a time: every selection that names the same dimensions at
-        the same depths is one grouping of the leaves (no selection-by-leaf loop)."""
-        depth_of = {
-            d: {m: len(self.dims[d].ancestors(m)) for m in self.under[d]} for d in self.codes
-        }
-        patterns: dict[tuple, list[int]] = {}
-        for i, sel in enumerate(self.rows):
-            patterns.setdefault(tuple((d, depth_of[d][m]) for d, m in sel), []).append(i)
-        rows, cols = [], []
-        for pattern, members in patterns.items():
-            if not pattern:
-                for i in members:
-                    rows.append(np.full(self.n_leaves, i))
-                    cols.append(np.arange(self.n_leaves))
-                continue
-            # each leaf's ancestor (or itself) at the pattern's depth, per dimension, as one key
-            keys = [self.ancestor[(d, depth)][self.codes[d]] for d, depth in pattern]
-            key = np.stack(keys, axis=1)
-            lookup = {tuple(k): [] for k in []}
-            order = np.lexsort(key.T[::-1])
-            sorted_keys = key[order]
-            change = np.flatnonzero(np.any(np.diff(sorted_keys, axis=0) != 0, axis=1)) + 1
-            starts = np.concatenate([[0], change])
-            ends = np.concatenate([change, [len(order)]])
-            for a, b in zip(starts, ends):
-                lookup[tuple(sorted_keys[a])] = order[a:b]
-            for i in members:
-                k = tuple(self.member_index[d][m] for d, m in self.rows[i])
-                idx = lookup.get(k, np.array([], dtype=np.int64))
-                rows.append(np.full(len(idx), i))
-                cols.append(idx)
-        r, c = np.concatenate(rows), np.concatenate(cols)
-        return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(self.rows), self.n_leaves))
-
-
 def _vintage_factor(market: Market, source: str | None, year: int) -> float:
     src = market.sources.get(source) if source else None
     if src is None or src.vintage is None:
@@ -138,7 +72,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
     years = tuple(range(market.years.history_start, market.years.base_year + 1))
     yidx = {y: i for i, y in enumerate(years)}
     base = len(years) - 1
-    sels = _Selections(market)
+    sels = Selections(market.dimensions)
     stated = {r.definition: r for r in market.assumptions.ratios}
     definitions: list[str] = []
     families: list[str] = []
