@@ -24,7 +24,7 @@ from .forecast.stage import BaseForecast, forecast_total
 from .pack import Market, load
 from .solve.judge import Verdict, judge
 from .solve.reconcile import reconcile
-from .solve.evidence import Triangulation, triangulate
+from .solve.evidence import Triangulation, sensitivity, triangulate
 from .validate import validate
 
 __all__ = ["Run", "run", "publish", "default_pack", "FORMATS"]
@@ -48,6 +48,7 @@ class Run:
     verdicts: list[Verdict]
     analysis: Analysis
     methodology: list[dict[str, str]]
+    sensitivity: list[dict]
     code_version: str = __version__
     files: list[Path] = field(default_factory=list)
 
@@ -76,6 +77,8 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
     reconciled = reconcile(market, evidence, history, base)
     cube = reconciled.cube
     verdicts = judge(market, evidence, cube, history, reconciled.used)
+    progress("sensitivity")
+    sens = sensitivity(market, evidence, history)
     progress("analyse")
     analysis = analyse(market, cube)
     methodology = [
@@ -94,7 +97,7 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
             "modelled (solver or forecast output), assumed (from an assumption alone); the weakest input decides",
         },
     ]
-    return Run(market, findings, evidence, history, base, cube, verdicts, analysis, methodology)
+    return Run(market, findings, evidence, history, base, cube, verdicts, analysis, methodology, sens)
 
 
 def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:

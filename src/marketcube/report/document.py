@@ -122,6 +122,20 @@ def build_document(run: Run) -> dict[str, Any]:
         ],
         "segments": [asdict(r) for r in a.segments],
         "claims": claims,
+        "ratios": [
+            {
+                "definition": d,
+                "name": next((x.name for x in m.all_definitions if x.id == d), d),
+                "estimate": r,
+                "stated": run.history.ratio_stated.get(d),
+                "prior_log_sd": run.history.ratio_log_sd.get(d),
+                "size_claims": run.history.claims_per_ratio.get(d, 0),
+            }
+            for d, r in sorted(run.history.ratios.items())
+        ],
+        "sensitivity": run.sensitivity,
+        "revenue_floors": run.history.floors,
+        "dispersion": run.history.dispersion,
         "findings": [f.to_dict() for f in run.findings],
         "sources": [
             {"id": s.id, "publisher": s.publisher, "title": s.title, "url": s.url, "vintage": s.vintage}

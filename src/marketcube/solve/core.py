@@ -369,21 +369,32 @@ def _start(p: Problem, st: _Structure) -> np.ndarray:
 
 
 def solve(
-    p: Problem, *, passes: int = 40, n_draws: int = 0, seed: int = 0, tol: float = 1e-7, start: Solution | None = None
+    p: Problem,
+    *,
+    passes: int = 40,
+    n_draws: int = 0,
+    seed: int = 0,
+    tol: float = 1e-7,
+    start: Solution | None = None,
+    leave_out: np.ndarray | None = None,
 ) -> Solution:
-    """Solve ``p``; ``start`` warm-starts from an earlier solution of a problem with the same cells."""
+    """Solve ``p``; ``start`` warm-starts from an earlier solution of a problem with the same cells;
+    ``leave_out`` (bool per statement) gives those statements no weight (sensitivity analysis)."""
     st = _Structure(p)
     x = _start(p, st) if start is None else start.x.ravel().copy()
-    log_ratio = _ratio_prior(p)[0].copy() if start is None else start.log_ratio.copy()
-    log_bias = np.zeros(p.n_families) if start is None else start.log_bias.copy()
+    same_extras = start is not None and len(start.log_ratio) == p.n_ratios and len(start.log_bias) == p.n_families
+    log_ratio = start.log_ratio.copy() if same_extras else _ratio_prior(p)[0].copy()
+    log_bias = start.log_bias.copy() if same_extras else np.zeros(p.n_families)
     weight = np.ones(len(p.statements)) if start is None or len(start.weight) != len(p.statements) else start.weight.copy()
+    keep = np.ones(len(p.statements)) if leave_out is None else (~np.asarray(leave_out)).astype(float)
+    weight = weight * keep
     for k in range(passes):
         A, b, _ = _system(p, st, x, log_ratio, log_bias, weight)
         x_new, step = _lsmr(A, b, x, tol, p.n_years)
         log_ratio = log_ratio + step[: p.n_ratios]
         log_bias = log_bias + step[p.n_ratios :]
         z = standardised(p, st, x_new, log_ratio, log_bias)
-        weight = np.where(p.statements.prior, 1.0, 1.0 / (1.0 + (z / CAUCHY) ** 2))
+        weight = np.where(p.statements.prior, 1.0, 1.0 / (1.0 + (z / CAUCHY) ** 2)) * keep
         # converged when no year's total moves by more than 1e-4 of itself
         t_old, t_new = x.reshape(p.n_years, -1).sum(axis=1), x_new.reshape(p.n_years, -1).sum(axis=1)
         change = float(np.max(np.abs(t_new / np.maximum(t_old, 1e-300) - 1)))

@@ -36,7 +36,7 @@ from ..validate import claim_key, endpoint_rates
 from . import core
 from .splits import LeafShares, leaf_shares
 
-__all__ = ["EvidenceProblem", "build", "triangulate", "SIGMA_LOG", "SIGMA_SHARE", "SIGMA_GROWTH"]
+__all__ = ["EvidenceProblem", "build", "triangulate", "sensitivity", "SIGMA_LOG", "SIGMA_SHARE", "SIGMA_GROWTH"]
 
 SIGMA_LOG = {"high": 0.10, "medium": 0.20, "low": 0.30}  # relative sd of a size
 SIGMA_SHARE = {"high": 0.03, "medium": 0.05, "low": 0.08}  # sd of a share, share points (0-1)
@@ -196,6 +196,8 @@ class Triangulation:
     shares: tuple[LeafShares, ...]
     floors: list[dict]  # per year: attributable revenue, total, claims
     method: str
+    _problem: EvidenceProblem | None = None
+    _solution: core.Solution | None = None
 
 
 def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -> Triangulation:
@@ -248,8 +250,30 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
     )
     return Triangulation(
         ep.years, total, cube, z, used, conventions, ratios, ratio_log_sd, ratio_stated, claims_per_ratio,
-        sol_draws.dispersion, shares, floors, method,
+        sol_draws.dispersion, shares, floors, method, ep, sol_draws,
     )
+
+
+def sensitivity(market: Market, evidence: Evidence, tri: Triangulation) -> list[dict]:
+    """How much the base-year total moves when each source is left out, the rest re-solved from
+    the full solution (two passes of the same solver, the source's statements given no weight).
+
+    Returns one row per source the solver used, largest move first: source id, publisher, claims
+    used, the base-year total without it (USD bn) and the change (fraction)."""
+    ep, sol = tri._problem, tri._solution
+    full = float(sol.x.sum(axis=1)[-1])
+    claim_source = {i.claim.id: i.claim.source for i in evidence.items}
+    sources = np.array([claim_source.get(cid) or "" for cid in ep.claim_of])
+    rows = []
+    for source in sorted(set(sources) - {""}):
+        mask = sources == source
+        alt = core.solve(ep.problem, start=sol, passes=2, leave_out=mask)
+        without = float(alt.x.sum(axis=1)[-1])
+        rows.append({
+            "source": source, "publisher": market.sources[source].publisher, "claims": int(mask.sum()),
+            "total_without_usd_bn": without, "change": without / full - 1,
+        })
+    return sorted(rows, key=lambda r: (-abs(r["change"]), r["source"]))
 
 
 def _evidenced(ep: EvidenceProblem, weight: np.ndarray) -> set[tuple]:
