@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import lsmr
+from scipy.sparse.linalg import LinearOperator, lsmr
 
 __all__ = ["SIZE", "SHARE", "GROWTH", "FLOOR", "Statements", "Problem", "Solution", "solve", "verdicts"]
 
@@ -136,13 +136,18 @@ class _Structure:
             raise ValueError("a statement's selection contains no leaf cell")
         if ((s.t < 0) | (s.t >= p.n_years)).any():
             raise ValueError("a statement's year is outside the problem's years")
-        self.sel_t = _place(agg[s.sel], s.t, self.L, self.n)  # S_s x_t
         share = s.kind == SHARE
         growth = s.kind == GROWTH
         par = np.where(share, s.parent, s.sel)
-        self.par_t = _place(agg[par], s.t, self.L, self.n)  # S_p x_t (shares)
         t0 = np.where(growth, s.t0, s.t)
-        self.sel_t0 = _place(agg[s.sel], t0, self.L, self.n)  # S_s x_t0 (growth)
+        # every (selection, year) sum a statement needs, once: B (sums x cells) holds each sum's
+        # leaves; statements point into it (i_sel: S_s x_t, i_par: S_p x_t, i_t0: S_s x_t0), so a
+        # claim about the whole market costs one row of B however many statements cite it
+        pairs = np.concatenate([s.sel * p.n_years + s.t, par * p.n_years + s.t, s.sel * p.n_years + t0])
+        uniq, inverse = np.unique(pairs, return_inverse=True)
+        n_s = len(s)
+        self.i_sel, self.i_par, self.i_t0 = inverse[:n_s], inverse[n_s : 2 * n_s], inverse[2 * n_s :]
+        self.B = _place(agg[uniq // p.n_years], uniq % p.n_years, self.L, self.n)
         n_per = np.where(growth, s.t - t0, 1).astype(float)
         if (n_per[growth] <= 0).any():
             raise ValueError("a growth statement needs a period of at least one year")
@@ -158,7 +163,8 @@ class _Structure:
 
 
 def _current(st: _Structure, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return st.sel_t @ x, st.par_t @ x, st.sel_t0 @ x
+    sums = st.B @ x
+    return sums[st.i_sel], sums[st.i_par], sums[st.i_t0]
 
 
 def standardised(p: Problem, st: _Structure, x: np.ndarray, log_ratio: np.ndarray, log_bias: np.ndarray) -> np.ndarray:
@@ -221,7 +227,13 @@ def _system(p, st, x, log_ratio, log_bias, weight):
     c_par = np.where(share, 1.0 / par, 0.0)
     c_t0 = np.where(growth, 1.0 / a0, 0.0)
     wg = w * gain
-    claims = sp.diags(wg / a) @ st.sel_t - sp.diags(wg * c_par) @ st.par_t - sp.diags(wg * c_t0) @ st.sel_t0
+    n_s = len(s)
+    rows = np.arange(n_s)
+    C = sp.csr_matrix(
+        (np.concatenate([wg / a, -wg * c_par, -wg * c_t0]),
+         (np.concatenate([rows, rows, rows]), np.concatenate([st.i_sel, st.i_par, st.i_t0]))),
+        shape=(n_s, st.B.shape[0]),
+    )
     n_extra = p.n_ratios + p.n_families
     rows, cols, vals = [], [], []
     for index, offset in ((s.definition, 0), (s.family, p.n_ratios)):
@@ -230,7 +242,8 @@ def _system(p, st, x, log_ratio, log_bias, weight):
         cols.append(index[ok] + offset)
         vals.append(w[ok])  # d log(exp(rho + beta) S x) / d rho = 1
     extra = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(len(s), n_extra))
-    blocks = [sp.hstack([claims, sp.csr_matrix((len(s), Y)), extra])]
+    claims = _Product(C, st.B, sp.hstack([sp.csr_matrix((len(s), Y)), extra]).tocsr())
+    blocks: list = []
     rhs_all = [rhs * w]
     if n_extra:
         mu, tau = _ratio_prior(p)
@@ -278,7 +291,52 @@ def _system(p, st, x, log_ratio, log_bias, weight):
             blocks.append(sp.hstack([cells, tt, sp.csr_matrix((m, n_extra))]))
             lin = np.log(xh[st.L :]) - np.log(xh[:m]) - np.log(total[yn]) + np.log(total[yn - 1])
             rhs_all.append(-k * lin)
-    return sp.vstack(blocks).tocsr(), np.concatenate(rhs_all), len(s)
+    return _Stack(claims, sp.vstack(blocks).tocsr()), np.concatenate(rhs_all), len(s)
+
+
+class _Product:
+    """Rows ``C @ B @ x + E @ rest``: C picks and weighs sums of cells, B sums the cells."""
+
+    def __init__(self, C: sp.csr_matrix, B: sp.csr_matrix, E: sp.csr_matrix) -> None:
+        self.C, self.B, self.E = C, B, E
+        self.n = B.shape[1]
+
+    def explicit(self) -> sp.csr_matrix:
+        return sp.hstack([self.C @ self.B, self.E]).tocsr()
+
+
+class _Stack:
+    """The whole system: the claim rows (a product, never multiplied out when large) over the
+    prior rows (plain sparse)."""
+
+    def __init__(self, claims: _Product, rest: sp.csr_matrix) -> None:
+        self.claims, self.rest = claims, rest
+        self.shape = (claims.C.shape[0] + rest.shape[0], rest.shape[1])
+
+    def explicit(self) -> sp.csr_matrix:
+        return sp.vstack([self.claims.explicit(), self.rest]).tocsr()
+
+    def operator(self, col: np.ndarray) -> LinearOperator:
+        """``A @ diag(col)`` as a linear operator."""
+        c, n = self.claims, self.claims.n
+        rest = (self.rest @ sp.diags(col)).tocsr()
+        e = (c.E @ sp.diags(col[n:])).tocsr()
+        ct = c.C.T.tocsr()
+        bt = c.B.T.tocsr()
+        m = c.C.shape[0]
+
+        def mv(v: np.ndarray) -> np.ndarray:
+            v = np.ravel(v)
+            top = c.C @ (c.B @ (col[:n] * v[:n])) + e @ v[n:]
+            return np.concatenate([top, rest @ v])
+
+        def rmv(u: np.ndarray) -> np.ndarray:
+            u = np.ravel(u)
+            head = col[:n] * (bt @ (ct @ u[:m]))
+            tail = e.T @ u[:m]
+            return np.concatenate([head, tail]) + rest.T @ u[m:]
+
+        return LinearOperator(self.shape, matvec=mv, rmatvec=rmv, dtype=float)
 
 
 def _pad(block, n_extra: int):
@@ -292,17 +350,18 @@ class _Linear:
     that every further right-hand side (the draws) is two triangular solves; large ones use LSMR,
     which never forms anything denser than A itself."""
 
-    def __init__(self, A: sp.csr_matrix, x0: np.ndarray, n_years: int, tol: float) -> None:
+    def __init__(self, A: _Stack, x0: np.ndarray, n_years: int, tol: float) -> None:
         n = len(x0)
         total0 = x0.reshape(n_years, -1).sum(axis=1)
         n_extra = A.shape[1] - n - n_years
         big = max(1.0, float(np.max(x0)))
         self.col = np.concatenate([np.maximum(x0, 1e-9 * big), np.maximum(total0, 1e-9 * big), np.ones(n_extra)])
-        self.As = (A @ sp.diags(self.col)).tocsr()
         self.u0 = np.concatenate([x0 / self.col[:n], total0 / self.col[n : n + n_years], np.zeros(n_extra)])
         self.n, self.n_years, self.tol = n, n_years, tol
         self.chol = None
-        if self.As.shape[1] <= DIRECT_MAX:
+        direct = A.shape[1] <= DIRECT_MAX
+        self.As = (A.explicit() @ sp.diags(self.col)).tocsr() if direct else A.operator(self.col)
+        if direct:
             from scipy.linalg import cho_factor
 
             normal = (self.As.T @ self.As).toarray()
@@ -325,13 +384,13 @@ class _Linear:
         return self.col[:n] * np.exp(dlog), np.clip(du[n + ny :], -MAX_STEP, MAX_STEP)
 
 
-def _lsmr(A: sp.csr_matrix, b: np.ndarray, x0: np.ndarray, tol: float, n_years: int) -> tuple[np.ndarray, np.ndarray]:
+def _lsmr(A: _Stack, b: np.ndarray, x0: np.ndarray, tol: float, n_years: int) -> tuple[np.ndarray, np.ndarray]:
     return _Linear(A, x0, n_years, tol).solve(b)
 
 
 def _update_ratios_and_biases(p: Problem, st: _Structure, x, log_ratio, log_bias, weight):
     s = p.statements
-    a = st.sel_t @ x
+    a = _current(st, x)[0]
     m = (s.kind == SIZE) & (a > 0)
     resid = np.log(s.value[m]) - np.log(a[m])
     w = weight[m] / s.sd[m] ** 2
