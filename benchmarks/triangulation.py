@@ -108,7 +108,8 @@ def run_size(name: str) -> dict:
             dd = np.stack([np.asarray(row @ draws[k].T).ravel() for k in range(draws.shape[0])])
             a, b, c = cover(dd, np.asarray(row @ true.T).ravel())
             hits80, hits95, n = hits80 + a, hits95 + b, n + c
-    verdict = {cid: abs(z) / tri.dispersion > core.TENSION for cid, z in tri.z.items()}
+    kinds = {c.id: c.kind for c in truth.market.claims}
+    verdict = {cid: abs(z) / tri.kind_dispersion.get(kinds[cid], tri.dispersion) > core.TENSION for cid, z in tri.z.items()}
     flagged = {cid for cid, bad in verdict.items() if bad}
     planted = truth.outliers
     judged_planted = {c for c in planted if c in verdict}

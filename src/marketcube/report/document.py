@@ -135,7 +135,7 @@ def build_document(run: Run) -> dict[str, Any]:
         ],
         "sensitivity": run.sensitivity,
         "revenue_floors": run.history.floors,
-        "dispersion": run.history.dispersion,
+        "dispersion": {"all": run.history.dispersion, **run.history.kind_dispersion},
         "findings": [f.to_dict() for f in run.findings],
         "sources": [
             {"id": s.id, "publisher": s.publisher, "title": s.title, "url": s.url, "vintage": s.vintage}

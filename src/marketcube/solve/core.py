@@ -45,6 +45,8 @@ SIZE, SHARE, GROWTH, FLOOR = 0, 1, 2, 3
 CAUCHY = 2.5  # robust scale, in standardised residuals
 TIE_SD = 1e-4  # relative sd of "the auxiliary total is the sum of the cells"
 MAX_STEP = 1.0  # largest change of a log cell, ratio or bias in one pass
+MIN_FOR_DISPERSION = 20  # claims of a kind needed to estimate its own residual scale
+LEVERAGE_DRAWS = 40  # unit-noise draws that estimate each claim's leverage
 DIRECT_MAX = 6000  # unknowns up to which the normal equations are factored directly
 CONSISTENT, TENSION = 2.0, 3.0  # |z| thresholds after the dispersion: beyond 3 sd is the classical "cannot be noise"
 
@@ -110,7 +112,8 @@ class Solution:
     log_bias: np.ndarray  # (n_families,)
     z: np.ndarray  # (statements,) standardised residuals (before the dispersion)
     weight: np.ndarray  # (statements,) robust weights at the solution
-    dispersion: float  # >= 1: how much more the evidence disagrees than its confidence says
+    dispersion: float  # >= 1: how much more the evidence disagrees than its confidence says (all kinds)
+    kind_dispersion: dict[int, float] = field(default_factory=dict)  # the same, per statement kind
     draws: np.ndarray | None = None  # (draws, years, leaves)
     iterations: int = 0
     notes: list[str] = field(default_factory=list)
@@ -461,41 +464,74 @@ def solve(
         if k >= 2 and change < 1e-4:
             break
     z = standardised(p, st, x, log_ratio, log_bias)
-    dispersion = _dispersion(z[~p.statements.prior], p.statements.kind[~p.statements.prior])
-    sol = Solution(x.reshape(p.n_years, st.L), log_ratio, log_bias, z, weight, dispersion, iterations=k + 1)
+    s = p.statements
+    evidence = ~s.prior & (s.kind != FLOOR)
     if n_draws:
-        sol.draws = _draws(p, st, x, log_ratio, log_bias, weight, dispersion, n_draws, seed, tol)
+        # leverage: how far a claim's own fitted value follows noise on the claims alone (the
+        # variance of its fitted z over draws with unit noise on claim rows and none on priors);
+        # a claim that alone pins its cells fits itself, so its raw residual understates the noise
+        lev = _deviations(p, st, x, log_ratio, log_bias, weight, LEVERAGE_DRAWS, seed + 1, tol,
+                          np.ones(len(s)), priors_noise=False)
+        fitted = np.stack([standardised(p, st, x * (1.0 + d), log_ratio, log_bias) for d in lev])
+        h = np.clip(np.var(fitted, axis=0), 0.0, 0.95)
+        z_scale = z / np.sqrt(1.0 - h)
+    else:
+        z_scale = z
+    # Two scales. Verdicts read residuals against a robust one (the MAD; each kind its own when it
+    # has enough claims, as sizes, shares and growth rates are stated with different care), so
+    # that outliers cannot hide by inflating it; intervals need the noise's tails, so their draws
+    # use the scale that matches the residuals' central 90%.
+    dispersion = _dispersion(z_scale[evidence])
+    by_kind = {}
+    for kind in (SIZE, SHARE, GROWTH):
+        m = evidence & (s.kind == kind)
+        by_kind[kind] = _dispersion(z_scale[m]) if m.sum() >= MIN_FOR_DISPERSION else dispersion
+    sol = Solution(x.reshape(p.n_years, st.L), log_ratio, log_bias, z, weight, dispersion, by_kind, iterations=k + 1)
+    if n_draws:
+        # pooled over kinds: one kind alone gives too few points in the tails
+        scale = np.where(s.prior, 1.0, _dispersion(z_scale[evidence], tails=True))
+        dev = _deviations(p, st, x, log_ratio, log_bias, weight, n_draws, seed, tol, scale)
+        sol.draws = (x[None, :] * np.maximum(1.0 + dev, 0.01)).reshape(n_draws, p.n_years, st.L)
     return sol
 
 
-def _dispersion(z: np.ndarray, kind: np.ndarray) -> float:
-    """Robust scale of the standardised residuals (MAD), at least 1."""
-    used = z[kind != FLOOR]
-    if len(used) < 5:
+def statement_dispersion(sol: Solution, kind: np.ndarray) -> np.ndarray:
+    """The dispersion that applies to each statement (its kind's)."""
+    return np.array([sol.kind_dispersion.get(int(k), sol.dispersion) for k in kind])
+
+
+def _dispersion(z: np.ndarray, tails: bool = False) -> float:
+    """How much more the evidence disagrees than its stated confidence says (at least 1), from the
+    leverage-corrected residuals: their MAD as a normal sd (robust to gross outliers), or with
+    ``tails`` the scale that makes a normal's central 90% match theirs (heavy tails included).
+    With fewer than 20 claims the stated confidences are taken as they are."""
+    if len(z) < MIN_FOR_DISPERSION:
         return 1.0
-    return float(max(1.0, 1.4826 * np.median(np.abs(used))))
+    if tails:
+        return float(max(1.0, np.quantile(np.abs(z), 0.9) / 1.6448536269514722))
+    return float(max(1.0, 1.482602218505602 * np.median(np.abs(z))))
 
 
-def _draws(p, st, x, log_ratio, log_bias, weight, dispersion, n_draws, seed, tol) -> np.ndarray:
-    """Randomize-then-optimize: re-solve with every right-hand side perturbed by its own noise."""
+def _deviations(p, st, x, log_ratio, log_bias, weight, n_draws, seed, tol, claim_scale, priors_noise: bool = True) -> np.ndarray:
+    """Randomize-then-optimize with unit noise: each draw re-solves the weighted linear problem
+    with every right-hand side perturbed by its own (unit) noise; returns the relative deviation
+    of every cell from the unperturbed solution, (draws, cells). Deviations are linear in the
+    noise, and each claim row's noise is scaled by its kind's dispersion; they are
+    applied as x (1 + dev), not x exp(dev), so that an aggregate's draws centre on its point."""
     A, b, n_claims = _system(p, st, x, log_ratio, log_bias, weight)
     rng = np.random.default_rng(seed)
-    out = np.empty((n_draws, p.n_years, st.L))
-    noise_scale = np.ones(len(b))
-    noise_scale[:n_claims] = dispersion  # rows are already weighted: unit noise, times the dispersion
+    out = np.empty((n_draws, st.n))
+    noise = np.ones(len(b)) if priors_noise else np.zeros(len(b))
+    noise[:n_claims] = claim_scale
     linear = _Linear(A, x, p.n_years, max(tol, 1e-6))
     centre = np.log(np.maximum(linear.solve(b)[0], 1e-300))
     for k in range(n_draws):
-        bk = b + rng.standard_normal(len(b)) * noise_scale
-        # each draw's log deviation from the unperturbed solution, applied to the point itself
-        dev = np.log(np.maximum(linear.solve(bk)[0], 1e-300)) - centre
-        # linear in the noise (x (1 + dev), not x exp(dev)), so that an aggregate's draws centre on
-        # its point: sums of log-normal cells drift upward; a cell is kept at 1% of its point at least
-        out[k] = (x * np.maximum(1.0 + dev, 0.01)).reshape(p.n_years, st.L)
+        bk = b + rng.standard_normal(len(b)) * noise
+        out[k] = np.log(np.maximum(linear.solve(bk)[0], 1e-300)) - centre
     return out
 
 
-def verdicts(z: np.ndarray, dispersion: float) -> np.ndarray:
+def verdicts(z: np.ndarray, dispersion: float | np.ndarray) -> np.ndarray:
     """consistent / in tension / contradicted, on residuals scaled by the dispersion."""
     a = np.abs(z) / dispersion
     return np.where(a <= CONSISTENT, "consistent", np.where(a <= TENSION, "in tension", "contradicted"))

@@ -45,6 +45,7 @@ UNSTATED_YEAR_FACTOR = 1.5
 VINTAGE_PENALTY = 0.10  # sd grows 10% for each year a claim was made before the year it describes
 FLOOR_SD = 0.05
 WIDE_RATIO = (float(np.log(1.3)), 0.5)
+KIND_NAMES = {core.SIZE: "size", core.SHARE: "share", core.GROWTH: "growth"}
 N_DRAWS = 200
 SEED = 20240101
 
@@ -193,6 +194,7 @@ class Triangulation:
     ratio_stated: dict[str, float | None]  # definition -> the ratio the pack states, if any
     claims_per_ratio: dict[str, int]  # definition -> size claims that inform its ratio
     dispersion: float
+    kind_dispersion: dict[str, float]  # "size" / "share" / "growth" -> its residual scale
     shares: tuple[LeafShares, ...]
     floors: list[dict]  # per year: attributable revenue, total, claims
     method: str
@@ -245,12 +247,14 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
         f"sparse robust (Cauchy) least squares over {x.size} leaf cells ({len(ep.years)} years x {x.shape[1]} leaves) "
         f"and {len(s)} statements (sizes at any level, shares, growth rates, {len(ep.floor_claims)} company-revenue floors); "
         f"{len(ep.definitions)} definition ratios and {len(ep.families)} publisher-family biases estimated; priors: smooth "
-        f"total growth, stable shares, the pack's assumed splits; residual dispersion {sol_draws.dispersion:.2f}; intervals "
+        f"total growth, stable shares, the pack's assumed splits; residual dispersion {sol_draws.dispersion:.2f} ("
+        f"{', '.join(f'{KIND_NAMES[k]} {v:.2f}' for k, v in sol_draws.kind_dispersion.items())}); intervals "
         f"from {n_draws} randomize-then-optimize draws (seed {SEED})"
     )
     return Triangulation(
         ep.years, total, cube, z, used, conventions, ratios, ratio_log_sd, ratio_stated, claims_per_ratio,
-        sol_draws.dispersion, shares, floors, method, ep, sol_draws,
+        sol_draws.dispersion, {name: sol_draws.kind_dispersion[k] for k, name in KIND_NAMES.items()},
+        shares, floors, method, ep, sol_draws,
     )
 
 

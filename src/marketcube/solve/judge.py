@@ -4,7 +4,7 @@ The standardised residual z compares the cube's value with the claim, in the cla
 and scaled by its confidence (the same scales as triangulation): sizes in log (through the
 estimated ratio of the claim's definition), shares in share points, CAGRs in rate per year. For a
 claim the evidence solver used, z is the solver's own (its publisher family's bias included). The
-verdict reads z divided by the residual dispersion: |z| <= 2 consistent; 2 < |z| <= 3 in tension;
+verdict reads z divided by the residual dispersion of its kind (sizes, shares, growth rates): |z| <= 2 consistent; 2 < |z| <= 3 in tension;
 above 3 contradicted (the classical three-sigma rule). A claim the cube cannot speak to (a definition no history claim estimates a
 ratio for, a member outside the cube's dimensions, a currency with no rate) gets no verdict and
 says why.
@@ -52,10 +52,11 @@ def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation
     for item in evidence.items:
         v = _judge_one(market, item, cube, ratios, item.claim.id in used, history.conventions)
         z = history.z.get(item.claim.id)
+        disp = history.kind_dispersion.get(item.claim.kind, history.dispersion)
         if z is not None and v.z is not None:
-            v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, z, verdict_of(z, history.dispersion), v.note)
+            v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, z, verdict_of(z, disp), v.note)
         elif v.z is not None:
-            v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, v.z, verdict_of(v.z, history.dispersion), v.note)
+            v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, v.z, verdict_of(v.z, disp), v.note)
         out.append(v)
     return out
 
