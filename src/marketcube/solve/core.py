@@ -46,6 +46,7 @@ CAUCHY = 2.5  # robust scale, in standardised residuals
 TIE_SD = 1e-4  # relative sd of "the auxiliary total is the sum of the cells"
 MAX_STEP = 1.0  # largest change of a log cell, ratio or bias in one pass
 MIN_FOR_DISPERSION = 20  # claims of a kind needed to estimate its own residual scale
+DRAW_TOL = 1e-8  # LSMR tolerance of a draw: looser ones cut the weakly determined directions short (draws too narrow)
 LEVERAGE_DRAWS = 40  # unit-noise draws that estimate each claim's leverage
 DIRECT_MAX = 6000  # unknowns up to which the normal equations are factored directly
 CONSISTENT, TENSION = 2.0, 3.0  # |z| thresholds after the dispersion: beyond 3 sd is the classical "cannot be noise"
@@ -523,7 +524,7 @@ def _deviations(p, st, x, log_ratio, log_bias, weight, n_draws, seed, tol, claim
     out = np.empty((n_draws, st.n))
     noise = np.ones(len(b)) if priors_noise else np.zeros(len(b))
     noise[:n_claims] = claim_scale
-    linear = _Linear(A, x, p.n_years, max(tol, 1e-6))
+    linear = _Linear(A, x, p.n_years, DRAW_TOL)
     centre = np.log(np.maximum(linear.solve(b)[0], 1e-300))
     for k in range(n_draws):
         bk = b + rng.standard_normal(len(b)) * noise

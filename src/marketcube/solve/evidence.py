@@ -44,6 +44,7 @@ SIGMA_GROWTH = {"high": 0.010, "medium": 0.015, "low": 0.020}  # sd of a CAGR, r
 UNSTATED_YEAR_FACTOR = 1.5
 VINTAGE_PENALTY = 0.10  # sd grows 10% for each year a claim was made before the year it describes
 FLOOR_SD = 0.05
+LEAF_PRIOR_SD = 2.0  # relative sd of a leaf around the product of its assumed marginal shares
 WIDE_RATIO = (float(np.log(1.3)), 0.5)
 KIND_NAMES = {core.SIZE: "size", core.SHARE: "share", core.GROWTH: "growth"}
 N_DRAWS = 200
@@ -168,6 +169,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
     problem = core.Problem(
         n_years=len(years), agg=sels.matrix(), prior_share=prior_share, statements=statements,
         n_ratios=len(definitions), ratio_prior_mean=mean, ratio_prior_sd=sdv, n_families=len(families),
+        prior_sd=LEAF_PRIOR_SD,
     )
     return EvidenceProblem(problem, years, claim_of, floor_claims, definitions, families, alternatives, sels.rows)
 
