@@ -40,8 +40,7 @@ def _peak_gib() -> float:
 
 def naive(truth, evidence, rule: str) -> np.ndarray:
     """Total by year from whole-market claims of the target definition only, split top-down."""
-    from marketcube.solve.splits import leaf_shares
-    from marketcube.solve.triangulate import leaf_share_product
+    from marketcube.solve.splits import leaf_share_product, leaf_shares
 
     m = truth.market
     years = list(range(m.years.history_start, m.years.base_year + 1))

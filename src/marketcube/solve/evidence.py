@@ -34,7 +34,7 @@ from ..evidence import Evidence
 from ..pack import Market
 from ..validate import claim_key, endpoint_rates
 from . import core
-from .splits import LeafShares, leaf_shares
+from .splits import LeafShares, leaf_share_product, leaf_shares
 
 __all__ = ["EvidenceProblem", "build", "triangulate", "sensitivity", "SIGMA_LOG", "SIGMA_SHARE", "SIGMA_GROWTH"]
 
@@ -140,13 +140,18 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
             if len(inside) > 1 and inside[1] != inside[0]:
                 alternatives[i] = (yidx[inside[1][0]], yidx[inside[1][1]])
     floor_claims: dict[int, list[str]] = {}
-    attributable: dict[int, tuple[float, list[str]]] = {}
     share_of = {a.company: a.share for a in market.assumptions.attributions}
+    # one value per company and year (the median of its sources: two sources of one company's
+    # revenue are one revenue), then summed over companies
+    per_company: dict[tuple[int, str], list[tuple[float, str]]] = {}
     for item in evidence.items:
         c = item.claim
         if c.kind == "revenue" and not item.problem and item.year in yidx and c.company in share_of and item.value_usd_bn:
-            v, ids = attributable.get(yidx[item.year], (0.0, []))
-            attributable[yidx[item.year]] = (v + item.value_usd_bn * share_of[c.company], ids + [c.id])
+            per_company.setdefault((yidx[item.year], c.company), []).append((item.value_usd_bn * share_of[c.company], c.id))
+    attributable: dict[int, tuple[float, list[str]]] = {}
+    for (t, _), values in sorted(per_company.items()):
+        v, ids = attributable.get(t, (0.0, []))
+        attributable[t] = (v + float(np.median([x for x, _ in values])), ids + [i for _, i in values])
     for t, (v, ids) in sorted(attributable.items()):
         if v > 0:
             i = add("", kind=core.FLOOR, sel=sels.get(()), t=t, value=v, sd=FLOOR_SD)
@@ -161,8 +166,6 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
                 add("", kind=core.SHARE, sel=sels.get(((split.dimension, member),)), parent=sels.get(parent_sel), t=t,
                     value=share, sd=max(split.uncertainty, 0.005), prior=True)
     statements = core.Statements(**{k: np.array(v) for k, v in cols.items()})
-    from .triangulate import leaf_share_product
-
     prior_share, _ = leaf_share_product(shares)
     mean = np.array([np.log(stated[d].ratio) if d in stated else WIDE_RATIO[0] for d in definitions])
     sdv = np.array([max(0.02, np.log1p(stated[d].uncertainty)) if d in stated else WIDE_RATIO[1] for d in definitions])

@@ -28,7 +28,7 @@ from ..forecast.stage import BaseForecast
 from ..pack import Market
 from ..validate import growth_period, is_whole_market
 from .evidence import SIGMA_GROWTH, SIGMA_LOG, Triangulation
-from .triangulate import CAUCHY_SCALE
+from .core import CAUCHY as CAUCHY_SCALE
 
 __all__ = ["reconcile", "Reconciled", "MIN_BASE_SD"]
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..pack import Dimension, Market
 
-__all__ = ["LeafShares", "leaf_shares"]
+__all__ = ["LeafShares", "leaf_shares", "leaf_share_product"]
 
 
 @dataclass(frozen=True)
@@ -67,3 +67,16 @@ def _apply(split, kids, parent_point, parent_draws, point, draws, rng) -> None:
     for i, k in enumerate(kids):
         point[k] = parent_point * shares[i]
         draws[k] = parent_draws * sample[:, i]
+
+
+def leaf_share_product(shares: tuple[LeafShares, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Point (leaves,) and draws (draws, leaves) of each leaf cell's share of the total.
+
+    Leaves are the cartesian product of the dimensions' leaves in declaration order (as ``Cube``).
+    """
+    point = np.ones(1)
+    draws = np.ones((shares[0].draws.shape[0], 1))
+    for s in shares:
+        point = np.outer(point, s.point).ravel()
+        draws = (draws[:, :, None] * s.draws[:, None, :]).reshape(draws.shape[0], -1)
+    return point, draws
