@@ -581,16 +581,6 @@ def usable_definitions(market: Market) -> dict[str, float]:
     return out
 
 
-def ratio_log_sd(market: Market, definition: str | None) -> float:
-    """The sd, in log, that a stated ratio adds to a size under ``definition`` (0 for the target)."""
-    import math
-
-    for r in market.assumptions.ratios:
-        if r.definition == definition:
-            return math.log1p(r.uncertainty)
-    return 0.0
-
-
 def _level_evidence(market: Market) -> list[Finding]:
     usable = usable_definitions(market)
     for item in normalise(market).items:

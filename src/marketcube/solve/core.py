@@ -343,10 +343,6 @@ class _Stack:
         return LinearOperator(self.shape, matvec=mv, rmatvec=rmv, dtype=float)
 
 
-def _pad(block, n_extra: int):
-    return sp.hstack([block, sp.csr_matrix((block.shape[0], n_extra))]) if n_extra else block
-
-
 class _Linear:
     """The weighted linear problem of one pass, on columns scaled by their current values.
 
@@ -390,30 +386,6 @@ class _Linear:
 
 def _lsmr(A: _Stack, b: np.ndarray, x0: np.ndarray, tol: float, n_years: int) -> tuple[np.ndarray, np.ndarray]:
     return _Linear(A, x0, n_years, tol).solve(b)
-
-
-def _update_ratios_and_biases(p: Problem, st: _Structure, x, log_ratio, log_bias, weight):
-    s = p.statements
-    a = _current(st, x)[0]
-    m = (s.kind == SIZE) & (a > 0)
-    resid = np.log(s.value[m]) - np.log(a[m])
-    w = weight[m] / s.sd[m] ** 2
-    d, f = s.definition[m], s.family[m]
-    mu, tau = _ratio_prior(p)
-    for _ in range(3):
-        if p.n_ratios:
-            r = resid - _gather(log_bias, f)
-            ok = d >= 0
-            num = np.bincount(d[ok], weights=w[ok] * r[ok], minlength=p.n_ratios) + mu / tau**2
-            den = np.bincount(d[ok], weights=w[ok], minlength=p.n_ratios) + 1 / tau**2
-            log_ratio = num / den
-        if p.n_families:
-            r = resid - _gather(log_ratio, d)
-            ok = f >= 0
-            num = np.bincount(f[ok], weights=w[ok] * r[ok], minlength=p.n_families)
-            den = np.bincount(f[ok], weights=w[ok], minlength=p.n_families) + 1 / p.family_sd**2
-            log_bias = num / den
-    return log_ratio, log_bias
 
 
 def _ratio_prior(p: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -494,11 +466,6 @@ def solve(
         dev = _deviations(p, st, x, log_ratio, log_bias, weight, n_draws, seed, tol, scale)
         sol.draws = (x[None, :] * np.maximum(1.0 + dev, 0.01)).reshape(n_draws, p.n_years, st.L)
     return sol
-
-
-def statement_dispersion(sol: Solution, kind: np.ndarray) -> np.ndarray:
-    """The dispersion that applies to each statement (its kind's)."""
-    return np.array([sol.kind_dispersion.get(int(k), sol.dispersion) for k in kind])
 
 
 def _dispersion(z: np.ndarray, tails: bool = False) -> float:

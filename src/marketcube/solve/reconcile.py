@@ -75,8 +75,6 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
     g = float(fit.x[0])
     shift = np.exp((g - g_base) * steps)
     years = history.years + base.years
-    total = np.concatenate([history.total_usd_bn, base.total_usd_bn * shift])
-    total_draws = np.concatenate([history.cube.draws.sum(axis=2), base.total_draws * shift[None, :]], axis=1)
     # forecast years: the base year's triangulated mix of leaf cells, draw by draw
     hist = history.cube
     mix = hist.value[-1] / hist.value[-1].sum()
@@ -91,7 +89,6 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
         {y: "modelled" for y in years},
         evidenced=hist.evidenced,
     )
-    del total, total_draws
     method = (
         f"the base forecast's growth ({100 * np.expm1(g_base):.2f}% a year) weighed with {len(used)} forecast-year "
         f"claims about the whole market, under any definition through the estimated ratios (robust least squares, "
