@@ -200,7 +200,6 @@ class Triangulation:
     claims_per_ratio: dict[str, int]  # definition -> size claims that inform its ratio
     dispersion: float
     kind_dispersion: dict[str, float]  # "size" / "share" / "growth" -> its residual scale
-    shares: tuple[LeafShares, ...]
     floors: list[dict]  # per year: attributable revenue, total, claims
     method: str
     _problem: EvidenceProblem | None = None
@@ -209,7 +208,8 @@ class Triangulation:
 
 def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -> Triangulation:
     rng = np.random.default_rng(SEED)
-    shares = tuple(leaf_shares(market, d, n_draws, rng) for d in market.dimensions)
+    # only the assumed shares' point values enter the solver (as the leaf prior); one draw suffices
+    shares = tuple(leaf_shares(market, d, 1, rng) for d in market.dimensions)
     ep = build(market, evidence, shares)
     sol = core.solve(ep.problem)
     first = sol
@@ -259,7 +259,7 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
     return Triangulation(
         ep.years, total, cube, z, used, conventions, ratios, ratio_log_sd, ratio_stated, claims_per_ratio,
         sol_draws.dispersion, {name: sol_draws.kind_dispersion[k] for k, name in KIND_NAMES.items()},
-        shares, floors, method, ep, sol_draws,
+        floors, method, ep, sol_draws,
     )
 
 
