@@ -137,3 +137,39 @@ def test_the_same_claim_twice_is_reported_and_counted_once(tmp_path: Path) -> No
     rng = np.random.default_rng(0)
     problem = ev.build(market, normalise(market), tuple(leaf_shares(market, d, 2, rng) for d in market.dimensions))
     assert "b1" in problem.claim_of and "b1again" not in problem.claim_of
+
+
+def _mixed_problem(priors: bool = True) -> core.Problem:
+    """Every kind of statement, with a related definition and a publisher family."""
+    s = core.Statements(
+        kind=[core.SIZE, core.SIZE, core.SHARE, core.GROWTH, core.SIZE, core.FLOOR, core.SIZE, core.GROWTH],
+        sel=[0, 1, 3, 0, 0, 0, 2, 5], t=[0, 2, 2, 3, 3, 1, 1, 3], parent=[-1, -1, 1, -1, -1, -1, -1, -1],
+        t0=[-1, -1, -1, 0, -1, -1, -1, 1],
+        value=[SUMS[0, 0] * 1.02, SUMS[1, 2] * 0.97, 0.34, 0.05, SUMS[0, 3] * 1.4, 20.0, SUMS[2, 1] * 1.3, 0.06],
+        sd=[0.05, 0.1, 0.03, 0.01, 0.1, 0.05, 0.1, 0.02],
+        definition=[-1, -1, -1, -1, 0, -1, -1, -1], family=[0, 0, -1, -1, -1, -1, 0, -1],
+    )
+    return core.Problem(YEARS, AGG, PRIOR, s, n_ratios=1, n_families=1, priors=priors)
+
+
+def test_the_iterative_path_has_the_direct_paths_normal_matrix_blocks_and_answer(monkeypatch) -> None:
+    # the large-problem path never forms the normal matrix; on a small problem it can be checked
+    p = _mixed_problem()
+    st_ = core._Structure(p)
+    x = core._start(p, st_) * np.linspace(0.8, 1.2, st_.n)
+    A, b, _ = core._system(p, st_, x, np.array([0.2]), np.array([0.05]), np.ones(len(p.statements)))
+    direct = core._Linear(A, x, YEARS, 1e-12)
+    monkeypatch.setattr(core, "DIRECT_MAX", 0)
+    iterative = core._Linear(A, x, YEARS, 1e-12)
+    assert direct.chol is not None and iterative.chol is None
+    normal = (direct.As.T @ direct.As).toarray()
+    eye = np.eye(A.shape[1])
+    np.testing.assert_allclose(iterative._normal(eye), normal, rtol=1e-10, atol=1e-10 * np.abs(normal).max())
+    L = st_.L
+    for leaf in range(L):
+        cells = np.arange(YEARS) * L + leaf
+        np.testing.assert_allclose(iterative.block_inv[leaf] @ normal[np.ix_(cells, cells)], np.eye(YEARS), atol=1e-6)
+    for a, c in zip(direct.solve(b)[:2], iterative.solve(b)[:2]):  # cells, ratio and bias steps
+        np.testing.assert_allclose(c, a, rtol=1e-8, atol=1e-12)
+    noise = np.random.default_rng(1).standard_normal((len(b), 3))
+    np.testing.assert_allclose(iterative.deviations(noise), direct.deviations(noise), rtol=0, atol=1e-3 * np.abs(direct.deviations(noise)).max())
