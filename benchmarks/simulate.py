@@ -58,6 +58,10 @@ class Truth:
     cells: np.ndarray  # (years, leaves) USD bn
     outliers: set[str] = field(default_factory=set)
     ratios: dict[str, float] = field(default_factory=dict)
+    # each evidence claim's error as drawn (noise and any outlier factor), in the sd the solver
+    # assumes for it: what a judge that knew the truth would see (publisher bias and year-off
+    # labels aside)
+    drawn_z: dict[str, float] = field(default_factory=dict)
 
 
 def _dims(size: Size) -> tuple[Dimension, ...]:
@@ -148,6 +152,7 @@ def simulate(size: Size, seed: int = 7) -> Truth:
 
     claims: list[Claim] = []
     outliers: set[str] = set()
+    drawn_z: dict[str, float] = {}
     conf_levels = np.array(["high", "medium", "low"])
     series_cache: dict = {}
 
@@ -203,6 +208,7 @@ def simulate(size: Size, seed: int = 7) -> Truth:
                 unit = f"{ccy} bn"
             claims.append(Claim(cid, "size", sid, definition, labels[definition], Where("sim"), selection=sel,
                                 year=years[t_label], value=float(v), unit=unit, confidence=conf))
+            drawn_z[cid] = NOISE_FACTOR * noise + float(np.log(factor)) / SIGMA_LOG[conf]
         elif kind == "share":
             if not sel:
                 continue
@@ -213,6 +219,7 @@ def simulate(size: Size, seed: int = 7) -> Truth:
             v = float(np.clip(v, 0.0005, 0.9995))
             claims.append(Claim(cid, "share", sid, definition, labels[definition], Where("sim"), selection=sel[-1:],
                                 parent=parent, year=years[t_label], value=100 * v, unit="%", confidence=conf))
+            drawn_z[cid] = (v - s_true) / SIGMA_SHARE[conf]
         else:
             if Y < 3:
                 continue
@@ -225,6 +232,7 @@ def simulate(size: Size, seed: int = 7) -> Truth:
                 v = (1 + g) ** factor - 1 if factor > 1 else (1 + g) ** factor - 1
             claims.append(Claim(cid, "growth", sid, definition, labels[definition], Where("sim"), selection=sel,
                                 value=100 * float(v), unit="%", period_from=years[t0], period_to=years[t1], confidence=conf))
+            drawn_z[cid] = (v - g) / SIGMA_GROWTH[conf]
     # company revenues: fiscal years ending in June or March, some in other currencies
     attributions = []
     n_companies = max(3, n_company // 4)
@@ -250,4 +258,4 @@ def simulate(size: Size, seed: int = 7) -> Truth:
         assumptions=Assumptions(tuple(splits), (), tuple(attributions)), narrative=(), folder="(simulated)",
         inputs_hash=hashlib.sha256(f"{size}{seed}".encode()).hexdigest(),
     )
-    return Truth(market, cells, outliers, ratios)
+    return Truth(market, cells, outliers, ratios, drawn_z)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import cho_factor, cho_solve  # at import: thread limits reach only loaded BLAS libraries
 
 __all__ = ["SIZE", "SHARE", "GROWTH", "FLOOR", "Statements", "Problem", "Solution", "solve", "verdicts"]
 
@@ -348,8 +349,6 @@ class _Linear:
         self.n, self.tol, self.A = n, tol, A
         self.chol = None
         if A.shape[1] <= DIRECT_MAX:
-            from scipy.linalg import cho_factor
-
             self.As = (A.explicit() @ sp.diags(np.concatenate([self.col, np.ones(n_extra)]))).tocsr()
             normal = (self.As.T @ self.As).toarray()
             normal[np.diag_indices_from(normal)] += 1e-12 * max(1.0, float(np.trace(normal)) / len(normal))
@@ -409,8 +408,6 @@ class _Linear:
     def _normal_solve(self, g: np.ndarray, tol: float, floor: float = 0.0) -> np.ndarray:
         """Solve ``As^T As du = g`` for one or many right-hand sides (columns of ``g``)."""
         if self.chol is not None:
-            from scipy.linalg import cho_solve
-
             return cho_solve(self.chol, g, check_finite=False)
         return _pcg(self._normal, self._precondition, g, tol, maxiter=2000, floor=floor)[0]
 
@@ -558,7 +555,19 @@ def solve(
     leave_out: np.ndarray | None = None,
 ) -> Solution:
     """Solve ``p``; ``start`` warm-starts from an earlier solution of a problem with the same cells;
-    ``leave_out`` (bool per statement) gives those statements no weight (sensitivity analysis)."""
+    ``leave_out`` (bool per statement) gives those statements no weight (sensitivity analysis).
+
+    BLAS runs on one thread here: every dense product and factorisation of the solver is small,
+    and on a machine whose cores are busy, OpenBLAS's threads wait on each other (a Cholesky of
+    441 unknowns took 262 ms with two threads on a loaded two-core machine, 1.8 ms with one)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _solve(p, passes=passes, n_draws=n_draws, seed=seed, tol=tol, start=start, leave_out=leave_out)
+
+
+def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, start: Solution | None,
+           leave_out: np.ndarray | None) -> Solution:
     st = _Structure(p)
     x = _start(p, st) if start is None else start.x.ravel().copy()
     same_extras = start is not None and len(start.log_ratio) == p.n_ratios and len(start.log_bias) == p.n_families
