@@ -50,7 +50,9 @@ MIN_FOR_DISPERSION = 20  # claims of a kind needed to estimate its own residual 
 DRAW_TOL = 1e-3  # relative residual at which a draw's solve stops (on the benchmark's 10,000-cell market,
 # draws then differ from exact ones by under 0.1 of a cell's sd, and the coverage not at all)
 DRAW_BATCH = 50  # draws solved together (memory: a few arrays of cells x batch)
-LEVERAGE_DRAWS = 40  # unit-noise draws that estimate each claim's leverage
+LEVERAGE_DRAWS = 40  # unit-noise draws that estimate each claim's leverage, up to LEVERAGE_SAMPLES / claims
+LEVERAGE_SAMPLES = 400_000  # claims x draws: the leverage feeds only the dispersions (a quantile over
+# claims), whose sampling error shrinks with both, so a market of 40,000 claims needs only 10 draws
 DIRECT_MAX = 6000  # unknowns up to which the normal equations are factored directly
 CONSISTENT, TENSION = 2.0, 3.0  # |z| thresholds after the dispersion: beyond 3 sd is the classical "cannot be noise"
 
@@ -591,7 +593,7 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
         t_old, t_new = x.reshape(p.n_years, -1).sum(axis=1), x_new.reshape(p.n_years, -1).sum(axis=1)
         change = float(np.max(np.abs(t_new / np.maximum(t_old, 1e-300) - 1)))
         x = x_new
-        if k >= 2 and change < 1e-4:
+        if (k >= 2 or start is not None) and change < 1e-4:  # a warm start may already be there
             break
     z = standardised(p, st, x, log_ratio, log_bias)
     s = p.statements
@@ -600,7 +602,8 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
         # leverage: how far a claim's own fitted value follows noise on the claims alone (the
         # variance of its fitted z over draws with unit noise on claim rows and none on priors);
         # a claim that alone pins its cells fits itself, so its raw residual understates the noise
-        lev = _deviations(p, st, x, log_ratio, log_bias, weight, LEVERAGE_DRAWS, seed + 1, tol,
+        n_lev = int(np.clip(LEVERAGE_SAMPLES // max(1, int(evidence.sum())), 10, LEVERAGE_DRAWS))
+        lev = _deviations(p, st, x, log_ratio, log_bias, weight, n_lev, seed + 1, tol,
                           np.ones(len(s)), priors_noise=False)
         fitted = np.stack([standardised(p, st, x * (1.0 + d), log_ratio, log_bias) for d in lev])
         h = np.clip(np.var(fitted, axis=0), 0.0, 0.95)
