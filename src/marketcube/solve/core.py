@@ -350,12 +350,6 @@ class _Linear:
         self.col = np.maximum(x0, 1e-9 * big)
         self.n, self.tol, self.A = n, tol, A
         self.chol = None
-        if A.shape[1] <= DIRECT_MAX:
-            self.As = (A.explicit() @ sp.diags(np.concatenate([self.col, np.ones(n_extra)]))).tocsr()
-            normal = (self.As.T @ self.As).toarray()
-            normal[np.diag_indices_from(normal)] += 1e-12 * max(1.0, float(np.trace(normal)) / len(normal))
-            self.chol = cho_factor(normal, lower=True, check_finite=False)
-            return
         col = sp.diags(self.col)
         S = (A.S @ col).tocsr()  # sums x cells, scaled
         Ct = A.C.T.tocsr()
@@ -370,6 +364,16 @@ class _Linear:
         self.DE = (Dp.T @ A.E).tocsr()  # cells x extras
         self.DEt = self.DE.T.tocsr()
         self.EE = (A.E.T @ A.E).toarray()
+        if A.shape[1] <= DIRECT_MAX:
+            # the same pieces, assembled (the rows themselves are dense where priors cite totals)
+            Sd = S.toarray()
+            GS = self.G @ Sd
+            top = Sd.T @ (self.H @ Sd) + GS + GS.T + self.DD.toarray()
+            side = Sd.T @ self.F.toarray() + self.DE.toarray()
+            normal = np.block([[top, side], [side.T, self.EE]])
+            normal[np.diag_indices_from(normal)] += 1e-12 * max(1.0, float(np.trace(normal)) / len(normal))
+            self.chol = cho_factor(normal, lower=True, check_finite=False)
+            return
         blocks = _leaf_blocks(A, self.col, n_years)
         trace = np.einsum("lii->l", blocks)
         ridge = 1e-10 * np.where(trace > 0, trace, 1.0) / n_years
@@ -392,8 +396,6 @@ class _Linear:
 
     def _rt(self, r: np.ndarray) -> np.ndarray:
         """``As^T r``."""
-        if self.chol is not None:
-            return self.As.T @ r
         A = self.A
         head = A.S.T @ (A.C.T @ r) + A.D.T @ r
         head *= self.col if r.ndim == 1 else self.col[:, None]
