@@ -12,7 +12,8 @@ DynamicOptimizedTheta, AutoARIMA, RandomWalkWithDrift and SCUM (the median of Au
 AutoARIMA and DynamicOptimizedTheta; its bounds are the medians of theirs; Petropoulos &
 Svetunkov 2020). The reference models run series by series in two worker processes; their
 "seconds" are the CPU seconds of their fits added up (SCUM: its four members'), comparable to one
-core. marketcube's seconds are one cold call on the whole data set in a fresh process after
+core. On the short case AutoETS cannot fit 6 points (statsforecast: "tiny datasets") and every
+series falls back to drift; AutoCES and SCUM are not run there (see SLOW_ON_SHORT). marketcube's seconds are one cold call on the whole data set in a fresh process after
 imports (everything included: backtests, calibration), the ``ms_per_series`` target.
 
     .venv/bin/python benchmarks/accuracy.py                       # full run, writes results/accuracy.json
@@ -56,6 +57,9 @@ WORKERS = 2
 RESULTS = Path(__file__).resolve().parent / "results" / "accuracy.json"
 REFERENCES = ("AutoETS", "DynamicOptimizedTheta", "AutoARIMA", "RandomWalkWithDrift", "AutoCES")
 SCUM_MEMBERS = ("AutoETS", "AutoCES", "AutoARIMA", "DynamicOptimizedTheta")
+# AutoCES takes about 4 s a series on 6 points (measured: 4.3 s/series on 20 M3 series, against
+# 0.2 s for AutoARIMA), over an hour for the short case: it, and so SCUM, are left out there
+SLOW_ON_SHORT = ("AutoCES", "SCUM")
 
 
 @dataclass(frozen=True)
@@ -203,8 +207,10 @@ def main() -> None:
             if "marketcube" in wanted:
                 results["marketcube"] = run_marketcube(case, Path(tmpdir))
             for name in needed:
+                if name == "AutoCES" and case.history == "short":
+                    continue  # see SLOW_ON_SHORT
                 results[name] = run_reference(pool, name, case)
-            if "SCUM" in wanted:
+            if "SCUM" in wanted and "AutoCES" in results:
                 members = [results[m] for m in SCUM_MEMBERS]
                 results["SCUM"] = (np.median(np.stack([m[0] for m in members]), axis=0),
                                    sum(m[1] for m in members), sum(m[2] for m in members))
