@@ -176,3 +176,9 @@ def test_the_iterative_path_has_the_direct_paths_normal_matrix_blocks_and_answer
         np.testing.assert_allclose(c, a, rtol=1e-8, atol=1e-12)
     noise = np.random.default_rng(1).standard_normal((len(b), 3))
     np.testing.assert_allclose(iterative.deviations(noise), direct.deviations(noise), rtol=0, atol=1e-3 * np.abs(direct.deviations(noise)).max())
+
+
+def test_the_iterative_path_also_reproduces_exact_evidence(monkeypatch) -> None:
+    monkeypatch.setattr(core, "DIRECT_MAX", 0)
+    sol = core.solve(core.Problem(YEARS, AGG, PRIOR, _sizes_of_every_country(), priors=False), tol=1e-13)
+    np.testing.assert_allclose(sol.x, TRUTH, rtol=1e-9)
