@@ -1,0 +1,472 @@
+"""Projection mode of the solver: coherent forecasts for every series of a grouped hierarchy.
+
+Every series (the total, each aggregate, each bottom series) has a base forecast ``y_hat``
+(n_series x h, in the forecasts' own unit, e.g. USD bn a year; the result has the same unit).
+The summing matrix ``S`` (scipy.sparse CSR, n_series x n_bottom, 0/1) says which bottom series
+each row adds up; several crossed dimensions are allowed (grouped, not only nested). Reconciled
+forecasts are ``y_tilde = S b`` for reconciled bottom forecasts ``b``, so they add up exactly.
+
+Methods (the reference numbers are Nixtla hierarchicalforecast 1.5's dense classes):
+
+- ``bottom_up``: ``b = y_hat[bottom rows]`` (``BottomUp``).
+- generalised least squares, ``b = (S' W^-1 S)^-1 S' W^-1 y_hat`` (Wickramasuriya, Athanasopoulos
+  & Hyndman 2019, JASA 114:804-819; ``MinTrace``):
+
+  - ``ols``: ``W = I``;
+  - ``wls_struct``: ``W = diag(S 1)``, the number of bottom series under each series;
+  - ``wls_var``: ``W = diag(mean(e^2) + 2e-8)`` over the in-sample residuals ``e``, uncentred and
+    divided by T, as hierarchicalforecast computes it;
+  - ``mint_shrink``: ``W = lambda diag(Sigma) + (1 - lambda) Sigma`` with ``Sigma`` the sample
+    covariance (centred, divided by T - 1) of the T in-sample residuals, its diagonal floored at
+    ``ridge`` (2e-8), and ``lambda`` the Schafer & Strimmer (2005) intensity computed as
+    hierarchicalforecast's ``_shrunk_covariance_schaferstrimmer_no_nans`` does (standardised by the
+    population sd plus 2e-8, 2e-8 added to the denominator, clipped to [0, 1]).
+
+- ``top_down``: forecast proportions (Athanasopoulos, Ahmed & Hyndman 2009, IJF 25:146-166;
+  ``TopDown(method='forecast_proportions')``): going down the levels, each child gets its parent's
+  reconciled forecast times its own base forecast over the sum of its siblings' base forecasts
+  (an equal split when that sum is below 1e-8 in absolute value). Nested hierarchies only; it is a
+  proportional rule, not a projection.
+
+No dense n x n or n x m matrix is built. ``W`` is kept as a diagonal plus a rank-T term
+``D + U U'`` (``U`` n x T), inverted by the Woodbury identity with one T x T Cholesky factor; the
+bottom_count x bottom_count system ``S' W^-1 S`` is solved by conjugate gradients on the product
+``v -> S' W^-1 (S v)``, preconditioned by its diagonal (computed from ``S``, ``D`` and ``U``
+without forming the matrix), one code path at every size. Residual NaNs are refused (their
+masked pairwise covariance is not diagonal plus low rank): drop the time points that have them.
+
+Non-negative mode solves the same GLS objective with ``b >= 0`` exactly (an active-set method
+with block exchanges whose every sub-problem is the same conjugate-gradient solve with some bottom
+series held at zero), so non-negative OLS/WLS/MinT is the constrained optimum, not a clipped
+answer; bottom-up and top-down clip negative bottom forecasts to zero and re-aggregate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse as sp
+
+__all__ = [
+    "METHODS",
+    "Hierarchy",
+    "Weights",
+    "Reconciliation",
+    "hierarchy",
+    "weights",
+    "shrinkage_intensity",
+    "reconcile",
+]
+
+METHODS = ("bottom_up", "ols", "wls_struct", "wls_var", "mint_shrink", "top_down")
+GLS_METHODS = ("ols", "wls_struct", "wls_var", "mint_shrink")
+RIDGE = 2e-8  # hierarchicalforecast's floor on the covariance diagonal (and wls_var's addend)
+SS_EPS = 2e-8  # hierarchicalforecast's guard in the Schafer-Strimmer standardisation and ratio
+TOL = 1e-13  # CG stops at this relative residual (then checks the true residual): exact to ~1e-12
+MAX_ITER = 5000
+NN_MAX_PASSES = 200
+
+
+@dataclass(frozen=True)
+class Hierarchy:
+    """A validated summing structure.
+
+    ``S``: CSR, n_series x n_bottom, 0/1. ``bottom_rows[j]``: the row that is bottom series j alone.
+    ``levels``: row indices per level, top to bottom (only needed for ``top_down``); ``parent[i]``:
+    the row of series i's parent, -1 at the top level (None unless ``levels`` is given).
+    """
+
+    S: sp.csr_matrix
+    St: sp.csr_matrix
+    bottom_rows: np.ndarray
+    levels: tuple[np.ndarray, ...] | None = None
+    parent: np.ndarray | None = None
+
+    @property
+    def n_series(self) -> int:
+        return self.S.shape[0]
+
+    @property
+    def n_bottom(self) -> int:
+        return self.S.shape[1]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The GLS weight matrix ``W = diag(diag) + low_rank @ low_rank.T`` (n_series x n_series,
+    in squared forecast units), never formed. ``low_rank`` is n_series x r (r = 0 for diagonal W);
+    ``shrinkage`` is MinT's lambda (None for the other methods)."""
+
+    diag: np.ndarray
+    low_rank: np.ndarray
+    shrinkage: float | None = None
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Reconciled forecasts, same unit as the base forecasts.
+
+    ``series``: n_series x h, every row of S (coherent: equals ``S @ bottom``); ``bottom``:
+    n_bottom x h. ``iterations``: conjugate-gradient iterations (0 for direct rules);
+    ``active_set_passes``: non-negative passes (0 unless some unconstrained value was negative).
+    """
+
+    method: str
+    series: np.ndarray
+    bottom: np.ndarray
+    nonnegative: bool
+    shrinkage: float | None = None
+    iterations: int = 0
+    active_set_passes: int = 0
+
+
+# ---------------------------------------------------------------- structure
+
+
+def hierarchy(S: sp.spmatrix | np.ndarray, levels: Sequence[Sequence[int]] | None = None) -> Hierarchy:
+    """Validate a summing matrix (and, for top-down, its levels) into a ``Hierarchy``.
+
+    Raises ValueError when S is not 0/1, has a bottom series in no row or no row of its own, or
+    when ``levels`` do not form a nested hierarchy (each level a partition of the bottom series,
+    each series inside exactly one series of the level above, the last level the bottom rows).
+    """
+    S = sp.csr_matrix(S, dtype=np.float64)
+    S.eliminate_zeros()
+    S.sum_duplicates()
+    if S.ndim != 2 or S.shape[0] == 0 or S.shape[1] == 0:
+        raise ValueError(f"S must be a non-empty 2-D matrix, got shape {S.shape}")
+    if S.nnz and not np.all(S.data == 1.0):
+        bad = np.unique(S.data[S.data != 1.0])[:5]
+        raise ValueError(f"S must contain only 0 and 1 (summing matrix); found values {bad.tolist()}")
+    n, m = S.shape
+    col_count = np.bincount(S.indices, minlength=m)
+    missing = np.flatnonzero(col_count == 0)
+    if missing.size:
+        raise ValueError(
+            f"{missing.size} bottom series are in no row of S (first columns {missing[:5].tolist()}): "
+            "every bottom series needs at least its own row"
+        )
+    row_count = np.diff(S.indptr)
+    empty = np.flatnonzero(row_count == 0)
+    if empty.size:
+        raise ValueError(f"rows {empty[:5].tolist()} of S sum no bottom series")
+    single = np.flatnonzero(row_count == 1)
+    bottom_rows = np.full(m, -1, dtype=np.int64)
+    bottom_rows[S.indices[S.indptr[single]]] = single  # the last row wins when several are one series
+    lonely = np.flatnonzero(bottom_rows < 0)
+    if lonely.size:
+        raise ValueError(
+            f"{lonely.size} bottom series have no row of their own in S (first columns {lonely[:5].tolist()}): "
+            "S needs one row per bottom series (an identity block)"
+        )
+    lv, parent = (None, None) if levels is None else _tree(S, levels, bottom_rows)
+    return Hierarchy(S=S, St=S.T.tocsr(), bottom_rows=bottom_rows, levels=lv, parent=parent)
+
+
+def _tree(S: sp.csr_matrix, levels: Sequence[Sequence[int]], bottom_rows: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    n, m = S.shape
+    lv = tuple(np.asarray(level, dtype=np.int64).ravel() for level in levels)
+    if not lv:
+        raise ValueError("levels must list at least one level")
+    flat = np.concatenate(lv)
+    if flat.size and (flat.min() < 0 or flat.max() >= n):
+        raise ValueError(f"levels name rows outside 0..{n - 1}")
+    if np.unique(flat).size != flat.size:
+        raise ValueError("a row of S appears in more than one place in levels")
+    if flat.size != n:
+        raise ValueError(f"levels cover {flat.size} of the {n} rows of S: every series needs a level")
+    owner_prev: np.ndarray | None = None
+    parent = np.full(n, -1, dtype=np.int64)
+    for k, rows in enumerate(lv):
+        sub = S[rows]
+        if not np.array_equal(np.bincount(sub.indices, minlength=m), np.ones(m, dtype=np.int64)):
+            raise ValueError(
+                f"level {k} does not split the bottom series into disjoint groups (some bottom series is in "
+                "none or in two of its series): the structure is grouped, not nested; top_down needs a tree"
+            )
+        owner = np.empty(m, dtype=np.int64)
+        owner[sub.indices] = np.repeat(rows, np.diff(sub.indptr))
+        if owner_prev is not None:
+            up = owner_prev[sub.indices]
+            first = up[sub.indptr[:-1]]
+            if not np.array_equal(up, np.repeat(first, np.diff(sub.indptr))):
+                raise ValueError(
+                    f"a series of level {k} spans two series of level {k - 1} (crossed dimensions): "
+                    "top_down needs a nested hierarchy, use a projection method for grouped ones"
+                )
+            parent[rows] = first
+        owner_prev = owner
+    if not np.array_equal(np.sort(lv[-1]), np.sort(bottom_rows)) or np.diff(S[lv[-1]].indptr).max() != 1:
+        raise ValueError("the last level must be the bottom series (the rows with one bottom series each)")
+    return lv, parent
+
+
+# ---------------------------------------------------------------- weights
+
+
+def shrinkage_intensity(residuals: np.ndarray) -> float:
+    """Schafer-Strimmer lambda for residuals (n_series x T), as hierarchicalforecast computes it,
+    in O(n T^2) time and O(n T) memory: the sums over pairs of series come from the T x T Gram
+    matrix of the standardised residuals instead of the n x n correlation matrix."""
+    e = np.asarray(residuals, dtype=np.float64)
+    n, T = e.shape
+    x = e - e.mean(axis=1, keepdims=True)
+    sd = np.sqrt((x * x).sum(axis=1) / T)
+    z = x / (sd + SS_EPS)[:, None]
+    z2 = z * z
+    # over all ordered pairs (i, j), diagonal included, then the diagonal removed and halved
+    sum_w2_all = float(np.sum(z2.sum(axis=0) ** 2))  # sum_ij sum_k (z_ik z_jk)^2
+    gram = z.T @ z
+    sum_wbar2_all = float(np.sum(gram * gram)) / T**2  # sum_ij (mean_k z_ik z_jk)^2
+    sum_w2_diag = float(np.sum(z2 * z2))
+    sum_wbar2_diag = float(np.sum((z2.sum(axis=1) / T) ** 2))
+    sum_w2 = (sum_w2_all - sum_w2_diag) / 2
+    sum_sq = (sum_wbar2_all - sum_wbar2_diag) / 2
+    sum_var = sum_w2 - T * sum_sq
+    ratio = sum_var / (T * (T - 1)) / (sum_sq + SS_EPS)
+    return float(np.clip(ratio, 0.0, 1.0))
+
+
+def weights(h: Hierarchy, method: str, residuals: np.ndarray | None = None) -> Weights:
+    """The GLS weight matrix of a method, as a diagonal plus a low-rank factor."""
+    n = h.n_series
+    none = np.zeros((n, 0))
+    if method == "ols":
+        return Weights(np.ones(n), none)
+    if method == "wls_struct":
+        return Weights(np.diff(h.S.indptr).astype(np.float64), none)
+    if method not in ("wls_var", "mint_shrink"):
+        raise ValueError(f"method {method!r} has no GLS weights; choose one of {GLS_METHODS}")
+    e = _residuals(residuals, n, method)
+    T = e.shape[1]
+    if method == "wls_var":
+        return Weights(np.mean(e * e, axis=1) + RIDGE, none)
+    lam = shrinkage_intensity(e)
+    x = e - e.mean(axis=1, keepdims=True)
+    var = (x * x).sum(axis=1) / (T - 1)
+    diag = np.maximum(var, RIDGE) - (1.0 - lam) * var
+    if np.any(diag <= 0):
+        raise ValueError(
+            "the shrunk covariance is singular (shrinkage intensity 0 with fewer residual points than series): "
+            "use wls_var, or more in-sample residuals"
+        )
+    return Weights(diag, x * np.sqrt((1.0 - lam) / (T - 1)), shrinkage=lam)
+
+
+def _residuals(residuals: np.ndarray | None, n: int, method: str) -> np.ndarray:
+    if residuals is None:
+        raise ValueError(f"method {method!r} needs in-sample residuals (n_series x T)")
+    e = np.asarray(residuals, dtype=np.float64)
+    if e.ndim != 2 or e.shape[0] != n:
+        raise ValueError(f"residuals must be n_series x T = {n} x T, got shape {e.shape}")
+    if e.shape[1] < 2:
+        raise ValueError(f"method {method!r} needs at least 2 residual points per series, got {e.shape[1]}")
+    if not np.all(np.isfinite(e)):
+        bad = np.flatnonzero(~np.isfinite(e).all(axis=0))
+        raise ValueError(
+            f"residuals contain NaN or infinite values (time points {bad[:5].tolist()}): drop those columns first"
+        )
+    return e
+
+
+# ---------------------------------------------------------------- GLS solve
+
+
+class _Normal:
+    """The operator ``A = S' W^-1 S`` (bottom x bottom) and its diagonal, never formed."""
+
+    def __init__(self, h: Hierarchy, w: Weights) -> None:
+        self.h = h
+        self.inv_d = 1.0 / w.diag
+        U = w.low_rank
+        self.Ud = U * self.inv_d[:, None]  # D^-1 U, n x r
+        r = U.shape[1]
+        if r:
+            core = np.eye(r) + U.T @ self.Ud  # I + U' D^-1 U, r x r
+            self.chol = la.cho_factor(core, lower=True)
+        else:
+            self.chol = None
+
+    def w_inv(self, Y: np.ndarray) -> np.ndarray:
+        out = Y * self.inv_d[:, None]
+        if self.chol is not None:
+            out -= self.Ud @ la.cho_solve(self.chol, self.Ud.T @ Y)
+        return out
+
+    def __call__(self, V: np.ndarray) -> np.ndarray:
+        return self.h.St @ self.w_inv(self.h.S @ V)
+
+    def rhs(self, y: np.ndarray) -> np.ndarray:
+        return self.h.St @ self.w_inv(y)
+
+    def diagonal(self) -> np.ndarray:
+        d = self.h.St @ self.inv_d  # S is 0/1, so diag(S' D^-1 S) = S' (1/D)
+        if self.chol is not None:
+            G = self.h.St @ self.Ud  # S' D^-1 U, bottom x r
+            d = d - np.einsum("ij,ij->i", G, la.cho_solve(self.chol, G.T).T)
+        return d
+
+
+def _pcg(A, precond: np.ndarray, B: np.ndarray, X0: np.ndarray | None = None,
+         free: np.ndarray | None = None, tol: float = TOL, maxiter: int = MAX_ITER) -> tuple[np.ndarray, int]:
+    """Preconditioned conjugate gradients on every column of B at once (each its own step sizes);
+    ``free`` (bottom x k, bool) holds the other entries of each column at zero. The recursive
+    residual is checked against the true one at the end and the solve restarted if they differ."""
+    mask = np.ones(B.shape, dtype=bool) if free is None else free
+    op = (lambda V: A(V * mask) * mask) if free is not None else A
+    Minv = np.where(mask, 1.0 / precond[:, None], 0.0)
+    B = B * mask
+    X = np.zeros_like(B) if X0 is None else X0 * mask
+    norm_b = np.linalg.norm(B, axis=0)
+    norm_b[norm_b == 0] = 1.0
+    total = 0
+    for _restart in range(5):
+        R = B - op(X)
+        if np.all(np.linalg.norm(R, axis=0) <= tol * 10 * norm_b):
+            break
+        Z = Minv * R
+        P = Z.copy()
+        rz = np.einsum("ij,ij->j", R, Z)
+        for _ in range(maxiter):
+            active = np.linalg.norm(R, axis=0) > tol * norm_b
+            if not active.any():
+                break
+            AP = op(P)
+            pap = np.einsum("ij,ij->j", P, AP)
+            alpha = np.where(active & (pap > 0), rz / np.where(pap > 0, pap, 1.0), 0.0)
+            X += alpha * P
+            R -= alpha * AP
+            Z = Minv * R
+            rz_new = np.einsum("ij,ij->j", R, Z)
+            beta = np.where(rz > 0, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
+            P = Z + beta * P
+            rz = rz_new
+            total += 1
+        else:
+            raise RuntimeError(f"conjugate gradients did not converge in {maxiter} iterations")
+    return X, total
+
+
+def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool) -> tuple[np.ndarray, int, int]:
+    A = _Normal(h, w)
+    precond = A.diagonal()
+    rhs = A.rhs(y)
+    b, iters = _pcg(A, precond, rhs)
+    if not nonnegative or np.all(b >= 0):
+        return b, iters, 0
+    return _nonnegative(A, precond, rhs, b, iters)
+
+
+def _nonnegative(A: _Normal, precond: np.ndarray, rhs: np.ndarray, b: np.ndarray, iters: int) -> tuple[np.ndarray, int, int]:
+    """Minimise the GLS objective over b >= 0 for every horizon column: the KKT conditions are
+    b >= 0, gradient g = A b - rhs >= 0, b * g = 0. Block exchanges (the negative free entries become
+    held at zero, held entries with a negative gradient are freed), each pass an exact solve on the
+    free set; if a pass does not reduce the number of violations, only the worst violation in each
+    column, the one of largest index, is exchanged (Murty's rule, the back-up of Judice & Pires 1994's
+block principal pivoting), which is finite because A is positive definite."""
+    free = b > 0
+    x = np.where(free, b, 0.0)
+    scale = np.maximum(np.abs(rhs).max(axis=0), 1e-300)
+    best = np.inf
+    passes = 0
+    for passes in range(1, NN_MAX_PASSES + 1):
+        x, it = _pcg(A, precond, rhs, X0=x, free=free)
+        iters += it
+        g = A(x) - rhs
+        neg = free & (x < 0)
+        want = ~free & (g < -1e-9 * scale)
+        violations = int(neg.sum() + want.sum())
+        if violations == 0:
+            break
+        if violations < best:
+            best = violations
+            free = (free & ~neg) | want
+        else:
+            bad = neg | want
+            col = np.flatnonzero(bad.any(axis=0))
+            row = bad.shape[0] - 1 - bad[::-1, col].argmax(axis=0)  # the last violating entry
+            free[row, col] = ~free[row, col]
+        x = np.where(free, x, 0.0)
+    else:
+        raise RuntimeError(f"non-negative reconciliation did not converge in {NN_MAX_PASSES} passes")
+    return np.maximum(x, 0.0), iters, passes
+
+
+# ---------------------------------------------------------------- top-down
+
+
+def _top_down(h: Hierarchy, y: np.ndarray) -> np.ndarray:
+    assert h.levels is not None and h.parent is not None
+    rec = np.zeros_like(y)
+    rec[h.levels[0]] = y[h.levels[0]]
+    for rows in h.levels[1:]:
+        par = h.parent[rows]
+        k = y.shape[1]
+        uniq, inv = np.unique(par, return_inverse=True)
+        sums = np.zeros((uniq.size, k))
+        np.add.at(sums, inv, y[rows])
+        counts = np.bincount(inv, minlength=uniq.size)[:, None]
+        small = np.abs(sums) < 1e-8
+        safe = np.where(small, 1.0, sums)
+        share = np.where(small[inv], 1.0 / counts[inv], y[rows] / safe[inv])
+        rec[rows] = rec[par] * share
+    return rec[h.bottom_rows]
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def reconcile(
+    y_hat: np.ndarray,
+    S: sp.spmatrix | np.ndarray | Hierarchy,
+    method: str,
+    *,
+    residuals: np.ndarray | None = None,
+    nonnegative: bool = False,
+    levels: Sequence[Sequence[int]] | None = None,
+) -> Reconciliation:
+    """Reconcile base forecasts ``y_hat`` (n_series x h, or n_series) over the summing matrix S.
+
+    ``residuals``: in-sample residuals (actual - fitted), n_series x T, same unit as y_hat; needed by
+    ``wls_var`` and ``mint_shrink``. ``levels``: row indices per level, top to bottom, needed by
+    ``top_down`` (or pass a ``Hierarchy`` built with them). Returns every series and the bottom
+    series, in y_hat's unit, coherent to rounding.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown reconciliation method {method!r}; choose one of {METHODS}")
+    h = S if isinstance(S, Hierarchy) else hierarchy(S, levels)
+    if isinstance(S, Hierarchy) and levels is not None:
+        h = hierarchy(S.S, levels)
+    y = np.asarray(y_hat, dtype=np.float64)
+    one_d = y.ndim == 1
+    if one_d:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != h.n_series:
+        raise ValueError(f"y_hat must be n_series x h = {h.n_series} x h, got shape {np.shape(y_hat)}")
+    if not np.all(np.isfinite(y)):
+        rows = np.flatnonzero(~np.isfinite(y).all(axis=1))
+        raise ValueError(f"y_hat has NaN or infinite forecasts in rows {rows[:5].tolist()}")
+    if residuals is not None:
+        _residuals(residuals, h.n_series, method)
+
+    shrink, iters, passes = None, 0, 0
+    if method == "bottom_up":
+        b = y[h.bottom_rows]
+    elif method == "top_down":
+        if h.levels is None:
+            raise ValueError("top_down needs the levels of a nested hierarchy (levels=[[top rows], ..., [bottom rows]])")
+        b = _top_down(h, y)
+    else:
+        w = weights(h, method, residuals)
+        shrink = w.shrinkage
+        b, iters, passes = _gls(h, w, y, nonnegative)
+    if nonnegative and method in ("bottom_up", "top_down"):
+        b = np.maximum(b, 0.0)
+    series = np.asarray(h.S @ b)
+    if one_d:
+        series, b = series[:, 0], b[:, 0]
+    return Reconciliation(method=method, series=series, bottom=b, nonnegative=nonnegative,
+                          shrinkage=shrink, iterations=iters, active_set_passes=passes)

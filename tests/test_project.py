@@ -1,0 +1,281 @@
+"""Projection mode (solve.project) on small synthetic hierarchies, checked against the textbook
+dense formulas computed here with numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import nnls
+
+from marketcube.solve.project import hierarchy, reconcile, shrinkage_intensity
+
+GLS = ["ols", "wls_struct", "wls_var", "mint_shrink"]
+T, H = 15, 8
+
+
+def grouped_S(dims: tuple[int, ...]) -> sp.csr_matrix:
+    """Every crossing of the dimensions (total, each dimension, each pair, ...) over a bottom level
+    that crosses all of them: a grouped structure, not a tree."""
+    cells = np.array(np.meshgrid(*[np.arange(d) for d in dims], indexing="ij")).reshape(len(dims), -1).T
+    m = len(cells)
+    rows = []
+    for mask in range(2 ** len(dims) - 1):  # every proper subset of dimensions; the full set is the bottom
+        keep = [k for k in range(len(dims)) if mask >> k & 1]
+        if not keep:
+            rows.append(np.ones(m))
+            continue
+        sub = cells[:, keep]
+        for u in np.unique(sub, axis=0):
+            rows.append((sub == u).all(axis=1).astype(float))
+    return sp.csr_matrix(np.vstack(rows + [np.eye(m)]))
+
+
+def nested_S(branching: tuple[int, ...]) -> tuple[sp.csr_matrix, list[list[int]]]:
+    """A tree: total, then each level splitting every series into `branching[k]` equal children."""
+    m = int(np.prod(branching))
+    sizes = [m]
+    for k in branching:
+        sizes.append(sizes[-1] // k)
+    rows, levels = [], []
+    for size in sizes:
+        level = []
+        for start in range(0, m, size):
+            r = np.zeros(m)
+            r[start:start + size] = 1
+            level.append(len(rows))
+            rows.append(r)
+        levels.append(level)
+    return sp.csr_matrix(np.vstack(rows)), levels
+
+
+# 3 regions x 4 types x 2 end-users (24 bottom series, 60 series); and a tree 2 > 3 > 2 (12 bottom)
+GROUPED = grouped_S((3, 4, 2))
+NESTED, NESTED_LEVELS = nested_S((2, 3, 2))
+
+
+def data(S: sp.csr_matrix, seed: int = 0, noise_scale: np.ndarray | None = None):
+    """Coherent truth from positive bottom series; incoherent base forecasts and in-sample residuals
+    whose size differs from series to series (noise_scale per row, default uniform 0.5-3)."""
+    rng = np.random.default_rng(seed)
+    Sd = S.toarray()
+    n, m = Sd.shape
+    scale = rng.uniform(0.5, 3.0, (n, 1)) if noise_scale is None else noise_scale[:, None]
+    truth = Sd @ (rng.gamma(2.0, 10.0, (m, 1)) * rng.uniform(0.8, 1.2, (m, H)))
+    y_hat = truth + rng.normal(0, 2, (n, H)) * scale
+    residuals = rng.normal(0, 1, (n, T)) * scale + rng.normal(0, 0.5, (1, T))  # a common shock: correlated
+    return y_hat, residuals
+
+
+def dense_W(S: sp.csr_matrix, method: str, e: np.ndarray) -> np.ndarray:
+    """The textbook weight matrices (hierarchicalforecast's conventions), dense."""
+    n = S.shape[0]
+    if method == "ols":
+        return np.eye(n)
+    if method == "wls_struct":
+        return np.diag(S.toarray().sum(axis=1))
+    if method == "wls_var":
+        return np.diag(np.mean(e**2, axis=1) + 2e-8)
+    Tn = e.shape[1]
+    x = e - e.mean(axis=1, keepdims=True)
+    sigma = x @ x.T / (Tn - 1)
+    sd = np.sqrt((x**2).mean(axis=1)) + 2e-8
+    z = x / sd[:, None]
+    w = z[:, None, :] * z[None, :, :]  # n x n x T, fine at this size
+    wbar = w.mean(axis=2)
+    var_w = ((w - wbar[..., None]) ** 2).sum(axis=2)
+    off = ~np.eye(n, dtype=bool)
+    lam = np.clip(var_w[off].sum() / 2 / (Tn * (Tn - 1)) / ((wbar[off] ** 2).sum() / 2 + 2e-8), 0, 1)
+    W = (1 - lam) * sigma
+    np.fill_diagonal(W, np.maximum(np.diag(sigma), 2e-8))
+    return W
+
+
+def dense_gls(S: sp.csr_matrix, W: np.ndarray, y: np.ndarray) -> np.ndarray:
+    Sd = S.toarray()
+    Wi = np.linalg.inv(W)
+    return Sd @ np.linalg.solve(Sd.T @ Wi @ Sd, Sd.T @ Wi @ y)
+
+
+def rel(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+@pytest.mark.parametrize("S", [GROUPED, NESTED], ids=["grouped", "nested"])
+@pytest.mark.parametrize("method", GLS)
+def test_each_gls_method_equals_the_dense_formula(S, method):
+    y_hat, e = data(S)
+    r = reconcile(y_hat, S, method, residuals=e)
+    assert rel(r.series, dense_gls(S, dense_W(S, method, e), y_hat)) < 1e-9
+    assert rel(S @ r.bottom, r.series) < 1e-12
+    assert r.series.shape == y_hat.shape and r.bottom.shape == (S.shape[1], H)
+
+
+def test_shrinkage_intensity_equals_the_pairwise_formula_and_is_not_trivial():
+    y_hat, e = data(GROUPED, seed=3)
+    lam = shrinkage_intensity(e)
+    assert 0.0 < lam < 1.0
+    W = dense_W(GROUPED, "mint_shrink", e)
+    x = e - e.mean(axis=1, keepdims=True)
+    sigma = x @ x.T / (T - 1)
+    assert W[0, 1] == pytest.approx((1 - lam) * sigma[0, 1], rel=1e-10)
+
+
+@pytest.mark.parametrize("S", [GROUPED, NESTED], ids=["grouped", "nested"])
+def test_bottom_up_takes_the_bottom_rows(S):
+    y_hat, _ = data(S)
+    m = S.shape[1]
+    r = reconcile(y_hat, S, "bottom_up")
+    np.testing.assert_array_equal(r.bottom, y_hat[-m:])
+    np.testing.assert_allclose(r.series, S.toarray() @ y_hat[-m:], rtol=1e-14)
+
+
+def test_top_down_forecast_proportions_by_hand():
+    # a tree 2 > 3 > 2; each child gets its parent's reconciled value times its share of its siblings' base sum
+    y_hat, _ = data(NESTED, seed=5)
+    r = reconcile(y_hat, NESTED, "top_down", levels=NESTED_LEVELS)
+    h = hierarchy(NESTED, NESTED_LEVELS)
+    expect = np.zeros_like(y_hat)
+    expect[NESTED_LEVELS[0]] = y_hat[NESTED_LEVELS[0]]
+    for level in NESTED_LEVELS[1:]:
+        for i in level:
+            sib = [j for j in level if h.parent[j] == h.parent[i]]
+            expect[i] = expect[h.parent[i]] * y_hat[i] / y_hat[sib].sum(axis=0)
+    np.testing.assert_allclose(r.series, expect, rtol=1e-12)
+    np.testing.assert_allclose(r.series[0], y_hat[0], rtol=1e-14)  # the top is kept
+
+
+def test_top_down_refuses_a_grouped_structure():
+    levels = [[0], list(range(1, 4)), list(range(4, 8)), list(range(8, GROUPED.shape[0]))]
+    with pytest.raises(ValueError, match="nested|grouped"):
+        reconcile(data(GROUPED)[0], GROUPED, "top_down", levels=levels)
+    with pytest.raises(ValueError, match="levels"):
+        reconcile(data(NESTED)[0], NESTED, "top_down")
+
+
+@pytest.mark.parametrize("S,levels", [(GROUPED, None), (NESTED, NESTED_LEVELS)], ids=["grouped", "nested"])
+@pytest.mark.parametrize("method", ["bottom_up", *GLS, "top_down"])
+def test_coherent_forecasts_come_back_unchanged(S, levels, method):
+    if method == "top_down" and levels is None:
+        pytest.skip("top_down is for nested hierarchies")
+    rng = np.random.default_rng(7)
+    coherent = S @ rng.gamma(2.0, 10.0, (S.shape[1], H))
+    _, e = data(S)
+    r = reconcile(coherent, S, method, residuals=e, levels=levels)
+    assert rel(r.series, coherent) < 1e-10
+
+
+def test_mint_differs_from_ols_and_bottom_up_when_variances_differ():
+    # bottom series forecast 10x worse than the aggregates: MinT must lean on the aggregates
+    n, m = GROUPED.shape
+    scale = np.where(np.arange(n) >= n - m, 10.0, 1.0)
+    y_hat, e = data(GROUPED, seed=11, noise_scale=scale)
+    mint = reconcile(y_hat, GROUPED, "mint_shrink", residuals=e).series
+    ols = reconcile(y_hat, GROUPED, "ols").series
+    bu = reconcile(y_hat, GROUPED, "bottom_up").series
+    assert rel(mint, ols) > 1e-2
+    assert rel(mint, bu) > 1e-2
+    wls = reconcile(y_hat, GROUPED, "wls_var", residuals=e).series
+    assert rel(wls, ols) > 1e-2
+
+
+def test_nonnegative_is_the_constrained_optimum_where_ols_goes_negative():
+    # bottom forecasts pushed far below zero: plain OLS returns negative series
+    y_hat, e = data(GROUPED, seed=2)
+    m = GROUPED.shape[1]
+    y_hat[-m:] -= 30.0
+    for method in ["ols", "wls_struct", "mint_shrink"]:
+        plain = reconcile(y_hat, GROUPED, method, residuals=e)
+        assert plain.series.min() < 0
+        nn = reconcile(y_hat, GROUPED, method, residuals=e, nonnegative=True)
+        assert nn.series.min() >= 0 and nn.bottom.min() >= 0
+        assert rel(GROUPED @ nn.bottom, nn.series) < 1e-12
+        # the same objective minimised over b >= 0 by scipy's NNLS on the whitened problem
+        L = np.linalg.cholesky(dense_W(GROUPED, method, e))
+        A = np.linalg.solve(L, GROUPED.toarray())
+        for k in range(H):
+            b, _ = nnls(A, np.linalg.solve(L, y_hat[:, k]), maxiter=10_000)
+            assert np.abs(nn.bottom[:, k] - b).max() / np.abs(b).max() < 1e-8
+    for method in ["bottom_up"]:
+        assert reconcile(y_hat, GROUPED, method, nonnegative=True).series.min() >= 0
+
+
+def test_nonnegative_changes_nothing_when_all_is_positive():
+    y_hat, e = data(GROUPED, seed=4, noise_scale=np.full(GROUPED.shape[0], 0.1))
+    a = reconcile(y_hat, GROUPED, "mint_shrink", residuals=e)
+    assert a.series.min() > 0
+    b = reconcile(y_hat, GROUPED, "mint_shrink", residuals=e, nonnegative=True)
+    np.testing.assert_array_equal(a.series, b.series)
+    assert b.active_set_passes == 0
+
+
+def test_one_dimensional_forecasts():
+    y_hat, e = data(GROUPED)
+    r = reconcile(y_hat[:, 0], GROUPED, "mint_shrink", residuals=e)
+    assert r.series.shape == (GROUPED.shape[0],)
+    assert rel(r.series, reconcile(y_hat, GROUPED, "mint_shrink", residuals=e).series[:, 0]) < 1e-12
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def test_bad_input_gives_clear_errors():
+    y_hat, e = data(GROUPED)
+    n, m = GROUPED.shape
+    with pytest.raises(ValueError, match="n_series x h"):
+        reconcile(y_hat[:-1], GROUPED, "ols")
+    nan = y_hat.copy()
+    nan[5, 2] = np.nan
+    with pytest.raises(ValueError, match=r"NaN .* rows \[5\]"):
+        reconcile(nan, GROUPED, "ols")
+    with pytest.raises(ValueError, match="only 0 and 1"):
+        reconcile(y_hat, GROUPED * 2.0, "ols")
+    no_row = GROUPED.toarray()
+    no_row[:, 3] = 0
+    with pytest.raises(ValueError, match="in no row"):
+        reconcile(y_hat, no_row, "ols")
+    no_own = GROUPED.toarray()[:-1]
+    with pytest.raises(ValueError, match="no row of their own"):
+        reconcile(y_hat[:-1], no_own, "ols")
+    with pytest.raises(ValueError, match="residuals must be n_series x T"):
+        reconcile(y_hat, GROUPED, "mint_shrink", residuals=e[:-2])
+    with pytest.raises(ValueError, match="needs in-sample residuals"):
+        reconcile(y_hat, GROUPED, "wls_var")
+    e_nan = e.copy()
+    e_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="residuals contain NaN"):
+        reconcile(y_hat, GROUPED, "mint_shrink", residuals=e_nan)
+    with pytest.raises(ValueError, match="unknown reconciliation method"):
+        reconcile(y_hat, GROUPED, "mint_cov")
+
+
+# ---------------------------------------------------------------- properties
+
+
+@st.composite
+def grouped_problems(draw):
+    dims = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    S = grouped_S(dims)
+    seed = draw(st.integers(0, 2**31 - 1))
+    method = draw(st.sampled_from(["bottom_up", *GLS]))
+    return S, seed, method
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(grouped_problems())
+def test_property_coherent_and_idempotent_on_random_grouped_hierarchies(problem):
+    S, seed, method = problem
+    rng = np.random.default_rng(seed)
+    n, m = S.shape
+    y_hat = rng.normal(50, 20, (n, 3))
+    e = rng.normal(0, 1, (n, 6)) * rng.uniform(0.2, 5, (n, 1))
+    r = reconcile(y_hat, S, method, residuals=e)
+    assert np.abs(S @ r.bottom - r.series).max() <= 1e-9 * max(1.0, np.abs(r.series).max())
+    coherent = S @ rng.normal(10, 5, (m, 3))
+    again = reconcile(coherent, S, method, residuals=e)
+    assert np.abs(again.series - coherent).max() <= 1e-9 * np.abs(coherent).max()
+    # projecting twice changes nothing
+    twice = reconcile(r.series, S, method, residuals=e)
+    assert np.abs(twice.series - r.series).max() <= 1e-9 * max(1.0, np.abs(r.series).max())
