@@ -404,8 +404,8 @@ class _Linear:
     def _precondition(self, R: np.ndarray) -> np.ndarray:
         n, (L, Y, _) = self.n, self.block_inv.shape
         out = np.empty_like(R)
-        by_leaf = R[:n].reshape(Y, L, -1).transpose(1, 0, 2)  # (leaves, years, columns)
-        out[:n] = (self.block_inv @ by_leaf).transpose(1, 0, 2).reshape(R[:n].shape)
+        by_leaf = R[:n].reshape(Y, L, -1).transpose(1, 0, 2)  # (leaves, years, columns), a view
+        np.matmul(self.block_inv, by_leaf, out=out[:n].reshape(Y, L, -1).transpose(1, 0, 2))
         out[n:] = R[n:] * (self.e_inv if R.ndim == 1 else self.e_inv[:, None])
         return out
 
@@ -517,13 +517,14 @@ def _pcg(normal, precondition, G: np.ndarray, tol: float, maxiter: int, floor: f
         Q = normal(P)
         pq = np.einsum("ij,ij->j", P, Q)
         alpha = np.where(live & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
-        X += alpha * P
+        P *= alpha  # in place (the arrays are cells x columns): P now holds the step
+        X += P
         Q *= alpha
         R -= Q
         Z = precondition(R)
         rz_new = np.einsum("ij,ij->j", R, Z)
         beta = np.where(live, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
-        P *= beta
+        P *= np.where(alpha != 0, beta / np.where(alpha != 0, alpha, 1.0), 0.0)
         P += Z
         rz = np.where(live, rz_new, rz)
     return (X[:, 0] if one else X), np.sqrt(np.maximum(rz, 0))
