@@ -165,6 +165,7 @@ class _Structure:
         # ``sums``: the statements' sums, then each year's total (at ``i_total + t``)
         self.sums = sp.vstack([_place(agg[uniq // p.n_years], uniq % p.n_years, self.L, self.n), self.total]).tocsr()
         self.i_total = len(uniq)
+        self.cache: dict = {}
         self.agg = agg
         self.sum_sel = np.concatenate([uniq // p.n_years, np.full(p.n_years, p.total_row)]).astype(np.int64)
         self.sum_year = np.concatenate([uniq % p.n_years, np.arange(p.n_years)]).astype(np.int64)
@@ -320,6 +321,7 @@ class _Rows:
         self.C, self.S, self.D, self.E = C, st.sums, D, E
         # each sum's selection (a row of ``agg``) and year, for the preconditioner
         self.agg, self.sum_sel, self.sum_year = st.agg, st.sum_sel, st.sum_year
+        self.cache = st.cache  # structure-only results, reused across passes
         self.n = self.S.shape[1]
         self.shape = (C.shape[0], self.n + E.shape[1])
 
@@ -374,7 +376,7 @@ class _Linear:
             normal[np.diag_indices_from(normal)] += 1e-12 * max(1.0, float(np.trace(normal)) / len(normal))
             self.chol = cho_factor(normal, lower=True, check_finite=False)
             return
-        blocks = _leaf_blocks(A, self.col, n_years)
+        blocks = _leaf_blocks(A, self.col, n_years, self.H, self.G, self.DD)
         trace = np.einsum("lii->l", blocks)
         ridge = 1e-10 * np.where(trace > 0, trace, 1.0) / n_years
         blocks[:, np.arange(n_years), np.arange(n_years)] += ridge[:, None]
@@ -446,9 +448,11 @@ class _Linear:
         return single._normal_solve(g.astype(np.float32), DRAW_TOL)[: self.n].astype(float)
 
 
-def _leaf_blocks(A: _Rows, col: np.ndarray, n_years: int) -> np.ndarray:
+def _leaf_blocks(A: _Rows, col: np.ndarray, n_years: int, CC: sp.csr_matrix, G: sp.csr_matrix, DD: sp.csr_matrix) -> np.ndarray:
     """The normal matrix's entries that join a leaf to itself (any two years), as (leaves, years,
     years) blocks, on columns scaled by ``col``; built from the selections, never from ``C @ S``.
+    ``CC`` is ``C^T C``; ``G`` (cells x sums) and ``DD`` are ``D^T C`` and ``D^T D`` with the cells
+    already scaled.
 
     Two sums that rows weigh together (a pair of ``C^T C``) add, for every leaf their selections
     share, their weight at their two years; pairs are grouped by their two selections first, so a
@@ -466,33 +470,40 @@ def _leaf_blocks(A: _Rows, col: np.ndarray, n_years: int) -> np.ndarray:
         found = np.minimum(np.searchsorted(keys, want), len(keys) - 1)
         return keys[found] == want
 
-    H = (A.C.T @ A.C).tocoo()
+    H = CC.tocoo()
     si, sj = A.sum_sel[H.row], A.sum_sel[H.col]
     pair_key, pair = np.unique(si * n_sel + sj, return_inverse=True)
     weights = np.bincount(pair * Y * Y + A.sum_year[H.row] * Y + A.sum_year[H.col], weights=H.data,
                           minlength=len(pair_key) * Y * Y).reshape(len(pair_key), Y * Y)
-    pa, pb = pair_key // n_sel, pair_key % n_sel
-    small = size[pa] <= size[pb]
-    a, b = np.where(small, pa, pb), np.where(small, pb, pa)
-    counts = size[a]
-    k = np.repeat(np.arange(len(a)), counts)
-    start = np.repeat(agg.indptr[a] - np.cumsum(counts) + counts, counts)
-    leaf = agg.indices[np.arange(len(k)) + start]
-    hit = member(b[k], leaf)
-    shared = sp.csr_matrix((np.ones(int(hit.sum())), (leaf[hit], k[hit])), shape=(L, len(a)))
+    # which leaves each pair of selections shares depends on the structure only: reused across the
+    # passes of a solve while the pairs stay the same
+    signature = pair_key.tobytes()
+    if A.cache.get("pairs", (None,))[0] == signature:
+        shared = A.cache["pairs"][1]
+    else:
+        pa, pb = pair_key // n_sel, pair_key % n_sel
+        small = size[pa] <= size[pb]
+        a, b = np.where(small, pa, pb), np.where(small, pb, pa)
+        counts = size[a]
+        k = np.repeat(np.arange(len(a)), counts)
+        start = np.repeat(agg.indptr[a] - np.cumsum(counts) + counts, counts)
+        leaf = agg.indices[np.arange(len(k)) + start]
+        hit = member(b[k], leaf)
+        shared = sp.csr_matrix((np.ones(int(hit.sum())), (leaf[hit], k[hit])), shape=(L, len(a)))
+        A.cache["pairs"] = (signature, shared)
     blocks = np.asarray(shared @ weights).reshape(L, Y, Y) * c[:, :, None] * c[:, None, :]
-    G = (A.D.T @ A.C).tocoo()  # (cells, sums)
+    G = G.tocoo()  # (cells, sums), the cell's scale applied
     leaf, t = G.row % L, G.row // L
     ok = member(A.sum_sel[G.col], leaf)
     ts = A.sum_year[G.col]
-    v = (G.data * c[leaf, t] * c[leaf, ts])[ok]
+    v = (G.data * c[leaf, ts])[ok]
     flat = leaf[ok] * Y * Y
     np.add.at(blocks.reshape(-1), np.concatenate([flat + t[ok] * Y + ts[ok], flat + ts[ok] * Y + t[ok]]), np.concatenate([v, v]))
-    DD = (A.D.T @ A.D).tocoo()
+    DD = DD.tocoo()
     if (DD.row % L != DD.col % L).any():
         raise AssertionError("a prior joined two leaves")
     leaf = DD.row % L
-    v = DD.data * c[leaf, DD.row // L] * c[leaf, DD.col // L]
+    v = DD.data
     blocks += np.bincount(leaf * Y * Y + (DD.row // L) * Y + DD.col // L, weights=v, minlength=L * Y * Y).reshape(L, Y, Y)
     return blocks
 

@@ -90,20 +90,22 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
         claim_of.append(claim_id)
         return len(claim_of) - 1
 
+    position: dict[tuple[str, str], int] = {}  # (list, name) -> index, so lookups don't scan the lists
+
+    def index_in(names: list[str], kind: str, name: str) -> int:
+        key = (kind, name)
+        if key not in position:
+            position[key] = len(names)
+            names.append(name)
+        return position[key]
+
     def ratio_index(definition: str) -> int:
-        if definition == market.definition.id:
-            return -1
-        if definition not in definitions:
-            definitions.append(definition)
-        return definitions.index(definition)
+        return -1 if definition == market.definition.id else index_in(definitions, "definition", definition)
 
     def family_index(source: str | None) -> int:
         if not source:
             return -1
-        fam = market.sources[source].edition_of or market.sources[source].publisher
-        if fam not in families:
-            families.append(fam)
-        return families.index(fam)
+        return index_in(families, "family", market.sources[source].edition_of or market.sources[source].publisher)
 
     seen: set[tuple] = set()
     for item in evidence.items:
