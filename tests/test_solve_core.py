@@ -162,7 +162,7 @@ def test_the_iterative_path_has_the_direct_paths_normal_matrix_blocks_and_answer
     monkeypatch.setattr(core, "DIRECT_MAX", 0)
     iterative = core._Linear(A, x, YEARS, 1e-12)
     assert direct.chol is not None and iterative.chol is None
-    As = A.explicit() @ sp.diags(np.concatenate([direct.col, np.ones(A.shape[1] - st_.n)]))
+    As = sp.hstack([A.C @ A.S + A.D, A.E]) @ sp.diags(np.concatenate([direct.col, np.ones(A.shape[1] - st_.n)]))
     normal = (As.T @ As).toarray()
     factor = np.tril(direct.chol[0])
     np.testing.assert_allclose(factor @ factor.T, normal, rtol=1e-9, atol=1e-9 * np.abs(normal).max())

@@ -41,6 +41,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import cho_factor, cho_solve  # at import: thread limits reach only loaded BLAS libraries
 
+from ._cg import pcg
+
 __all__ = ["SIZE", "SHARE", "GROWTH", "FLOOR", "Statements", "Problem", "Solution", "solve", "verdicts"]
 
 SIZE, SHARE, GROWTH, FLOOR = 0, 1, 2, 3
@@ -315,7 +317,7 @@ class _Rows:
     """Rows ``C @ S @ x + D @ x + E @ e``: ``S`` sums the cells (each claim's sums and each year's
     total, one row per sum however many rows cite it), ``C`` weighs the sums a row involves, ``D``
     holds the rows' direct cell terms (the priors') and ``E`` their ratio and bias terms. ``C @ S``
-    is never multiplied out when large: one claim about the whole market would fill a dense row."""
+    is never multiplied out: one claim about the whole market would fill a dense row."""
 
     def __init__(self, C: sp.csr_matrix, st: "_Structure", D: sp.csr_matrix, E: sp.csr_matrix) -> None:
         self.C, self.S, self.D, self.E = C, st.sums, D, E
@@ -324,9 +326,6 @@ class _Rows:
         self.cache = st.cache  # structure-only results, reused across passes
         self.n = self.S.shape[1]
         self.shape = (C.shape[0], self.n + E.shape[1])
-
-    def explicit(self) -> sp.csr_matrix:
-        return sp.hstack([self.C @ self.S + self.D, self.E]).tocsr()
 
 
 class _Linear:
@@ -355,16 +354,13 @@ class _Linear:
         col = sp.diags(self.col)
         S = (A.S @ col).tocsr()  # sums x cells, scaled
         Ct = A.C.T.tocsr()
-        self.S, self.St = S, S.T.tocsr()
+        self.S = S
         self.H = (Ct @ A.C).tocsr()  # sums x sums
         Dp = A.D @ col
         self.G = (Dp.T @ A.C).tocsr()  # cells x sums
-        self.Gt = self.G.T.tocsr()
         self.DD = (Dp.T @ Dp).tocsr()
         self.F = (Ct @ A.E).tocsr()  # sums x extras
-        self.Ft = self.F.T.tocsr()
         self.DE = (Dp.T @ A.E).tocsr()  # cells x extras
-        self.DEt = self.DE.T.tocsr()
         self.EE = (A.E.T @ A.E).toarray()
         if A.shape[1] <= DIRECT_MAX:
             # the same pieces, assembled (the rows themselves are dense where priors cite totals)
@@ -376,6 +372,8 @@ class _Linear:
             normal[np.diag_indices_from(normal)] += 1e-12 * max(1.0, float(np.trace(normal)) / len(normal))
             self.chol = cho_factor(normal, lower=True, check_finite=False)
             return
+        # the transposes only the conjugate-gradient products need
+        self.St, self.Gt, self.Ft, self.DEt = (m.T.tocsr() for m in (S, self.G, self.F, self.DE))
         blocks = _leaf_blocks(A, self.col, n_years, self.H, self.G, self.DD)
         trace = np.einsum("lii->l", blocks)
         ridge = 1e-10 * np.where(trace > 0, trace, 1.0) / n_years
@@ -415,7 +413,7 @@ class _Linear:
         """Solve ``As^T As du = g`` for one or many right-hand sides (columns of ``g``)."""
         if self.chol is not None:
             return cho_solve(self.chol, g, check_finite=False)
-        return _pcg(self._normal, self._precondition, g, tol, maxiter=2000, floor=floor)[0]
+        return pcg(self._normal, self._precondition, g, tol=tol, maxiter=2000, floor=floor)[0]
 
     def solve(self, b: np.ndarray, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
         """The cells, the ratio/bias increments and the size of the gradient (its norm in the
@@ -459,9 +457,11 @@ def _leaf_blocks(A: _Rows, col: np.ndarray, n_years: int, CC: sp.csr_matrix, G: 
     leaf is visited once per pair of selections however many years they are cited in. A prior's
     direct cell terms (``D``) pair with its sums' leaf and with each other the same way."""
     agg, L, Y = A.agg, A.agg.shape[1], n_years
-    agg.sort_indices()
     n_sel = agg.shape[0]
-    keys = np.repeat(np.arange(n_sel, dtype=np.int64), np.diff(agg.indptr)) * L + agg.indices
+    if "keys" not in A.cache:  # (selection, leaf) of every member of every selection, sorted
+        agg.sort_indices()
+        A.cache["keys"] = np.repeat(np.arange(n_sel, dtype=np.int64), np.diff(agg.indptr)) * L + agg.indices
+    keys = A.cache["keys"]
     size = np.diff(agg.indptr)
     c = col.reshape(Y, L).T  # (leaves, years)
 
@@ -506,43 +506,6 @@ def _leaf_blocks(A: _Rows, col: np.ndarray, n_years: int, CC: sp.csr_matrix, G: 
     v = DD.data
     blocks += np.bincount(leaf * Y * Y + (DD.row // L) * Y + DD.col // L, weights=v, minlength=L * Y * Y).reshape(L, Y, Y)
     return blocks
-
-
-def _pcg(normal, precondition, G: np.ndarray, tol: float, maxiter: int, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    """Preconditioned conjugate gradients on every column of ``G`` at once (each column its own
-    step lengths), until each residual, in the preconditioner's norm, is ``tol`` of its start.
-    scipy's ``cg`` takes one right-hand side at a time; the draws need a hundred, and one sparse
-    product with a block of columns costs far less than as many products with one."""
-    one = G.ndim == 1
-    G = G[:, None] if one else G
-    X = np.zeros_like(G)
-    R = G.copy()
-    Z = precondition(R)
-    rz = np.einsum("ij,ij->j", R, Z)
-    stop = np.maximum(tol**2 * rz, floor**2)
-    P = Z.copy()
-    for _ in range(maxiter):
-        live = rz > stop
-        if not live.any():
-            break
-        Q = normal(P)
-        pq = np.einsum("ij,ij->j", P, Q)
-        alpha = np.where(live & (pq > 0), rz / np.where(pq > 0, pq, 1.0), 0.0)
-        P *= alpha  # in place (the arrays are cells x columns): P now holds the step
-        X += P
-        Q *= alpha
-        R -= Q
-        Z = precondition(R)
-        rz_new = np.einsum("ij,ij->j", R, Z)
-        beta = np.where(live, rz_new / np.where(rz > 0, rz, 1.0), 0.0)
-        P *= np.where(alpha != 0, beta / np.where(alpha != 0, alpha, 1.0), 0.0)
-        P += Z
-        rz = np.where(live, rz_new, rz)
-    return (X[:, 0] if one else X), np.sqrt(np.maximum(rz, 0))
-
-
-def _step(A: _Rows, b: np.ndarray, x0: np.ndarray, n_years: int, tol: float, floor: float) -> tuple[np.ndarray, np.ndarray, float]:
-    return _Linear(A, x0, n_years, tol).solve(b, floor)
 
 
 def _ratio_prior(p: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -597,7 +560,7 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
         A, b, _ = _system(p, st, x, log_ratio, log_bias, weight)
         # inexact Gauss-Newton: each pass's solve stops at ``tol`` of the first pass's gradient
         # (of a cold start's, when warm), not of its own, which shrinks as the passes converge
-        x_new, step, size = _step(A, b, x, p.n_years, tol, tol * scale)
+        x_new, step, size = _Linear(A, x, p.n_years, tol).solve(b, tol * scale)
         scale = scale or size
         log_ratio = log_ratio + step[: p.n_ratios]
         log_bias = log_bias + step[p.n_ratios :]

@@ -90,22 +90,22 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
         claim_of.append(claim_id)
         return len(claim_of) - 1
 
-    position: dict[tuple[str, str], int] = {}  # (list, name) -> index, so lookups don't scan the lists
+    definition_at: dict[str, int] = {}  # name -> index in its list, so lookups don't scan the lists
+    family_at: dict[str, int] = {}
 
-    def index_in(names: list[str], kind: str, name: str) -> int:
-        key = (kind, name)
-        if key not in position:
-            position[key] = len(names)
+    def index_in(names: list[str], at: dict[str, int], name: str) -> int:
+        if name not in at:
+            at[name] = len(names)
             names.append(name)
-        return position[key]
+        return at[name]
 
     def ratio_index(definition: str) -> int:
-        return -1 if definition == market.definition.id else index_in(definitions, "definition", definition)
+        return -1 if definition == market.definition.id else index_in(definitions, definition_at, definition)
 
     def family_index(source: str | None) -> int:
         if not source:
             return -1
-        return index_in(families, "family", market.sources[source].edition_of or market.sources[source].publisher)
+        return index_in(families, family_at, market.sources[source].edition_of or market.sources[source].publisher)
 
     seen: set[tuple] = set()
     for item in evidence.items:
