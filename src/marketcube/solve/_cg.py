@@ -42,7 +42,7 @@ def pcg(
     P = Z.copy()
     steps = 0
     for _ in range(maxiter):
-        live = rz > stop if reference is None else np.linalg.norm(R, axis=0) > tol * reference
+        live = rz > stop if reference is None else np.sqrt(np.einsum("ij,ij->j", R, R)) > tol * reference
         if not live.any():
             break
         Q = normal(P)

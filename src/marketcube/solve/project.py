@@ -82,10 +82,18 @@ class Hierarchy:
     """
 
     S: sp.csr_matrix
-    St: sp.csr_matrix
     bottom_rows: np.ndarray
+    plan: "_Plan"
     levels: tuple[np.ndarray, ...] | None = None
     parent: np.ndarray | None = None
+
+    def up(self, V: np.ndarray) -> np.ndarray:
+        """``S @ V`` (n_series x k) for V bottom x k."""
+        return self.plan.up(V, self.n_series)
+
+    def down(self, Y: np.ndarray) -> np.ndarray:
+        """``S' @ Y`` (bottom x k) for Y n_series x k."""
+        return self.plan.down(Y, self.n_bottom)
 
     @property
     def n_series(self) -> int:
@@ -165,7 +173,112 @@ def hierarchy(S: sp.spmatrix | np.ndarray, levels: Sequence[Sequence[int]] | Non
             "S needs one row per bottom series (an identity block)"
         )
     lv, parent = (None, None) if levels is None else _tree(S, levels, bottom_rows)
-    return Hierarchy(S=S, St=S.T.tocsr(), bottom_rows=bottom_rows, levels=lv, parent=parent)
+    return Hierarchy(S=S, bottom_rows=bottom_rows, plan=_plan(S, bottom_rows), levels=lv, parent=parent)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One block of rows of S, filled from a finer block (or the bottom series) by the 0/1 map R."""
+
+    rows: np.ndarray | slice  # a slice when the rows are consecutive (no gather, no copy)
+    source: int  # index of the source step; -1 for the bottom series
+    R: sp.csr_matrix | None  # len(rows) x (rows of the source); None when it is the identity
+    Rt: sp.csr_matrix | None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """How to compute ``S @ V`` and ``S' @ Y`` with fewer additions than S has entries.
+
+    S's rows are cut into blocks: runs of consecutive rows that split the bottom series into
+    disjoint groups (a level: region, country x product, ...), and the rows between them. A level
+    is summed from the finest other level it is a coarsening of, not from the bottom: product from
+    type x product, region from region x type; only the levels no other level refines are summed
+    from the bottom series. On the reconciliation benchmark's 16 levels this makes ``S @ V`` about
+    3 passes over the bottom series instead of 16. ``S' @ Y`` runs the same maps backwards.
+    Any S works: rows that form no level are summed from the bottom by their own rows of S."""
+
+    steps: tuple[_Step, ...]
+
+    def up(self, V: np.ndarray, n: int) -> np.ndarray:
+        out = np.empty((n,) + V.shape[1:])
+        vals: list[np.ndarray] = []
+        for st in self.steps:
+            src = V if st.source < 0 else vals[st.source]
+            x = src if st.R is None else st.R @ src
+            vals.append(x)
+            out[st.rows] = x
+        return out
+
+    def down(self, Y: np.ndarray, m: int) -> np.ndarray:
+        acc = [Y[st.rows] for st in self.steps]
+        out = None
+        for i in range(len(self.steps) - 1, -1, -1):
+            st = self.steps[i]
+            part = acc[i] if st.Rt is None else st.Rt @ acc[i]
+            if st.source >= 0:
+                acc[st.source] = acc[st.source] + part
+            elif out is None:
+                out = np.array(part, dtype=np.float64)
+            else:
+                out += part
+        return out if out is not None else np.zeros((m,) + Y.shape[1:])
+
+
+def _plan(S: sp.csr_matrix, bottom_rows: np.ndarray) -> _Plan:
+    n, m = S.shape
+    indptr = S.indptr
+    blocks: list[tuple[np.ndarray, np.ndarray | None]] = []  # (rows, owner of each bottom series or None)
+    loose: list[np.ndarray] = []
+    start = 0
+    while start < n:
+        end = int(np.searchsorted(indptr, indptr[start] + m, side="left"))  # rows start..end-1 hold m entries
+        rows = np.arange(start, min(end, n))
+        if end <= n and indptr[end] - indptr[start] == m:
+            cols = S.indices[indptr[start]:indptr[end]]
+            if np.array_equal(np.bincount(cols, minlength=m), np.ones(m, dtype=np.int64)):
+                owner = np.empty(m, dtype=np.int64)
+                owner[cols] = np.repeat(np.arange(rows.size), np.diff(indptr[start:end + 1]))
+                blocks.append((rows, owner))
+                start = end
+                continue
+        loose.append(np.arange(start, start + 1))  # not the start of a level: summed from the bottom
+        start += 1
+    # levels, finest first; each from the coarsest-possible cheapest source: the finest... the level
+    # with the fewest groups that still refines it (fewer additions), else the bottom series
+    order = sorted(range(len(blocks)), key=lambda i: -blocks[i][0].size)
+    steps: list[_Step] = []
+    placed: dict[int, int] = {}  # block index -> step index
+    for i in order:
+        rows, owner = blocks[i]
+        g = rows.size
+        source, R = -1, None
+        candidates = sorted((blocks[j][0].size, j) for j in placed if blocks[j][0].size > g)
+        for size_j, j in candidates:
+            own_j = blocks[j][1]
+            f = np.empty(size_j, dtype=np.int64)
+            f[own_j] = owner
+            if np.array_equal(f[own_j], owner):
+                source = placed[j]
+                R = sp.csr_matrix((np.ones(size_j), (f, np.arange(size_j))), shape=(g, size_j))
+                break
+        if R is None:
+            R = S[rows]
+            if g == m and np.array_equal(R.indices, np.arange(m)):
+                R = None  # the bottom series themselves, in order
+        placed[i] = len(steps)
+        steps.append(_Step(_span(rows), source, R, None if R is None else R.T.tocsr()))
+    if loose:
+        rows = np.concatenate(loose)
+        R = S[rows]
+        steps.append(_Step(_span(rows), -1, R, R.T.tocsr()))
+    return _Plan(tuple(steps))
+
+
+def _span(rows: np.ndarray) -> np.ndarray | slice:
+    if rows.size and rows[-1] - rows[0] == rows.size - 1 and np.all(np.diff(rows) == 1):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _tree(S: sp.csr_matrix, levels: Sequence[Sequence[int]], bottom_rows: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
@@ -278,7 +391,10 @@ def _residuals(residuals: np.ndarray | None, n: int, method: str) -> np.ndarray:
 
 
 class _Normal:
-    """The operator ``A = S' W^-1 S`` (bottom x bottom) and its diagonal, never formed."""
+    """The operator ``A = S' W^-1 S`` (bottom x bottom) and its diagonal, never formed.
+
+    With ``W = D + U U'``, ``A = A_D - G C^-1 G'`` where ``A_D = S' D^-1 S`` (the operator of a
+    diagonal weighting), ``G = S' D^-1 U`` (bottom x r) and ``C = I + U' D^-1 U`` (r x r)."""
 
     def __init__(self, h: Hierarchy, w: Weights) -> None:
         self.h = h
@@ -286,11 +402,14 @@ class _Normal:
         U = w.low_rank
         self.Ud = U * self.inv_d[:, None]  # D^-1 U, n x r
         r = U.shape[1]
+        self.diag_d = self.h.down(self.inv_d[:, None])[:, 0]  # S is 0/1, so diag(S' D^-1 S) = S' (1/D)
         if r:
-            core = np.eye(r) + U.T @ self.Ud  # I + U' D^-1 U, r x r
-            self.chol = la.cho_factor(core, lower=True)
+            self.core = np.eye(r) + U.T @ self.Ud  # C = I + U' D^-1 U, r x r
+            self.chol = la.cho_factor(self.core, lower=True)
+            self.G = self.h.down(self.Ud)  # S' D^-1 U, bottom x r
         else:
             self.chol = None
+        self._AG: np.ndarray | None = None  # A_D^-1 G, once solved
 
     def w_inv(self, Y: np.ndarray) -> np.ndarray:
         out = Y * self.inv_d[:, None]
@@ -299,17 +418,52 @@ class _Normal:
         return out
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
-        return self.h.St @ self.w_inv(self.h.S @ V)
+        return self.h.down(self.w_inv(self.h.up(V)))
+
+    def diagonal_part(self, V: np.ndarray) -> np.ndarray:
+        """``A_D V``."""
+        Y = self.h.up(V)
+        Y *= self.inv_d[:, None]
+        return self.h.down(Y)
 
     def rhs(self, y: np.ndarray) -> np.ndarray:
-        return self.h.St @ self.w_inv(y)
+        return self.h.down(self.w_inv(y))
 
     def diagonal(self) -> np.ndarray:
-        d = self.h.St @ self.inv_d  # S is 0/1, so diag(S' D^-1 S) = S' (1/D)
+        d = self.diag_d
         if self.chol is not None:
-            G = self.h.St @ self.Ud  # S' D^-1 U, bottom x r
-            d = d - np.einsum("ij,ij->i", G, la.cho_solve(self.chol, G.T).T)
+            d = d - np.einsum("ij,ij->i", self.G, la.cho_solve(self.chol, self.G.T).T)
         return d
+
+    def solve(self, B: np.ndarray, tol: float) -> tuple[np.ndarray, int]:
+        """``A^-1 B`` to relative residual ``tol`` per column, by conjugate gradients on the diagonal
+        part ``A_D`` and the Woodbury identity for the rank-r part:
+        ``A^-1 = A_D^-1 + A_D^-1 G (C - G' A_D^-1 G)^-1 G' A_D^-1``. ``A_D`` is as well conditioned as
+        a WLS problem, where ``A`` itself (a covariance minus most of its low-rank part) is not: on the
+        50k benchmark MinT took 95 iterations on ``A`` and about 20 on ``A_D``."""
+        Minv = 1.0 / self.diag_d[:, None]
+        if self.chol is None:
+            X, steps, _ = pcg(self.diagonal_part, lambda V: Minv * V, B, tol=tol, maxiter=MAX_ITER,
+                              reference=_norms(B), strict=True)
+            return X, steps
+        steps = 0
+        if self._AG is None:
+            both = np.hstack([B, self.G])
+            X, steps, _ = pcg(self.diagonal_part, lambda V: Minv * V, both, tol=tol, maxiter=MAX_ITER,
+                              reference=_norms(both), strict=True)
+            self._AG = X[:, B.shape[1]:]
+            self._inner = la.cho_factor(self.core - self.G.T @ self._AG, lower=True)
+            XB = X[:, : B.shape[1]]
+        else:
+            XB, steps, _ = pcg(self.diagonal_part, lambda V: Minv * V, B, tol=tol, maxiter=MAX_ITER,
+                               reference=_norms(B), strict=True)
+        return XB + self._AG @ la.cho_solve(self._inner, self.G.T @ XB), steps
+
+
+def _norms(B: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(B, axis=0)
+    n[n == 0] = 1.0
+    return n
 
 
 def _pcg(A, precond: np.ndarray, B: np.ndarray, X0: np.ndarray | None = None,
@@ -322,8 +476,7 @@ def _pcg(A, precond: np.ndarray, B: np.ndarray, X0: np.ndarray | None = None,
     Minv = np.where(mask, 1.0 / precond[:, None], 0.0)
     B = B * mask
     X = np.zeros_like(B) if X0 is None else X0 * mask
-    norm_b = np.linalg.norm(B, axis=0)
-    norm_b[norm_b == 0] = 1.0
+    norm_b = _norms(B)
     total = 0
     for _restart in range(5):
         R = B - op(X)
@@ -335,14 +488,29 @@ def _pcg(A, precond: np.ndarray, B: np.ndarray, X0: np.ndarray | None = None,
     return X, total
 
 
+def _solve(A: _Normal, B: np.ndarray, tol: float | None = None) -> tuple[np.ndarray, int]:
+    """``A^-1 B`` (no bound), refined on the true residual until it is ``tol`` of ``B``."""
+    tol = TOL if tol is None else tol
+    X = np.zeros_like(B)
+    norm_b = _norms(B)
+    total = 0
+    for _restart in range(5):
+        R = B - A(X) if total else B
+        if total and np.all(np.linalg.norm(R, axis=0) <= tol * 10 * norm_b):
+            break
+        dX, steps = A.solve(R, tol * norm_b.min() / max(np.linalg.norm(R, axis=0).max(), 1e-300) if total else tol)
+        X += dX
+        total += steps
+    return X, total
+
+
 def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool) -> tuple[np.ndarray, int, int]:
     A = _Normal(h, w)
-    precond = A.diagonal()
     rhs = A.rhs(y)
-    b, iters = _pcg(A, precond, rhs)
+    b, iters = _solve(A, rhs)
     if not nonnegative or np.all(b >= 0):
         return b, iters, 0
-    return _nonnegative(A, precond, rhs, b, iters)
+    return _nonnegative(A, A.diagonal(), rhs, b, iters)
 
 
 def _nonnegative(A: _Normal, precond: np.ndarray, rhs: np.ndarray, b: np.ndarray, iters: int) -> tuple[np.ndarray, int, int]:
@@ -450,7 +618,7 @@ def reconcile(
         b, iters, passes = _gls(h, w, y, nonnegative)
     if nonnegative and method in ("bottom_up", "top_down"):
         b = np.maximum(b, 0.0)
-    series = np.asarray(h.S @ b)
+    series = h.up(b)
     if one_d:
         series, b = series[:, 0], b[:, 0]
     return Reconciliation(method=method, series=series, bottom=b, nonnegative=nonnegative,
