@@ -281,3 +281,126 @@ def test_property_coherent_and_idempotent_on_random_grouped_hierarchies(problem)
     # projecting twice changes nothing
     twice = reconcile(r.series, S, method, residuals=e)
     assert np.abs(twice.series - r.series).max() <= 1e-9 * max(1.0, np.abs(r.series).max())
+
+
+# ---------------------------------------------------------------- claims about forecast periods
+
+
+def dense_gls_with_claims(S, W, y, rows):
+    """Textbook stacked GLS: every horizon's series plus claim rows (coef vector over vec(b), value, sd)."""
+    Sd = S.toarray()
+    n, m = Sd.shape
+    Hh = y.shape[1]
+    Wi = np.linalg.inv(W)
+    N = np.kron(np.eye(Hh), Sd.T @ Wi @ Sd)
+    r = (Sd.T @ Wi @ y).T.reshape(-1)
+    for c, v, sd in rows:
+        N += np.outer(c, c) / sd**2
+        r += c * v / sd**2
+    x = np.linalg.solve(N, r)
+    return x.reshape(Hh, m).T
+
+
+@pytest.mark.parametrize("method", ["ols", "mint_shrink"])
+def test_claims_enter_as_weighted_rows_exactly(method):
+    from marketcube.solve.project import Claim
+
+    S = GROUPED
+    y_hat, e = data(S, seed=11)
+    m = S.shape[1]
+    total = float(y_hat[0, 3])
+    claims = [
+        Claim("total in period 3", ((0, 3, 1.0),), 1.3 * total, 0.05 * total),  # a size, pulls the total up
+        Claim("growth 5 over 2", ((0, 5, 1.0), (0, 2, -1.1**3)), 0.0, 0.02 * total),  # a CAGR between two periods
+        Claim("first three bottom series", ((np.array([0, 1, 2]), 0, 1.0),), 40.0, 4.0),
+    ]
+    r = reconcile(y_hat, S, method, residuals=e, claims=claims)
+    Sd = S.toarray()
+    rows = []
+    for c in claims:
+        vec = np.zeros(m * H)
+        for target, t, coef in c.terms:
+            cols = np.flatnonzero(Sd[target]) if isinstance(target, int) else target
+            vec[t * m + cols] += coef
+        rows.append((vec, c.value, c.sd))
+    expect = dense_gls_with_claims(S, dense_W(S, method, e), y_hat, rows)
+    assert rel(r.bottom, expect) < 1e-9
+    assert rel(S @ r.bottom, r.series) < 1e-12
+    plain = reconcile(y_hat, S, method, residuals=e)
+    assert r.series[0, 3] > plain.series[0, 3]  # the claim informs the forecast ...
+    assert r.series[0, 3] < 1.3 * total  # ... without overriding it
+    fit = {f.id: f for f in r.claims}
+    assert fit["total in period 3"].fitted == pytest.approx(r.series[0, 3], rel=1e-12)
+    assert fit["total in period 3"].z == pytest.approx((r.series[0, 3] - 1.3 * total) / (0.05 * total))
+    for f in r.claims:
+        assert f.verdict == ("consistent" if abs(f.z) <= 2 else "in tension" if abs(f.z) <= 3 else "contradicted")
+
+
+def test_claims_with_nonnegative_bound_are_the_constrained_optimum():
+    from marketcube.solve.project import Claim
+
+    S = GROUPED
+    y_hat, e = data(S, seed=2)
+    m = S.shape[1]
+    y_hat[-m:][:5] = -30.0  # bottom forecasts that pull some reconciled values below zero
+    claims = [Claim("total", ((0, 1, 1.0),), float(y_hat[0, 1]) * 0.9, float(y_hat[0, 1]) * 0.02)]
+    r = reconcile(y_hat, S, "ols", claims=claims, nonnegative=True)
+    assert r.bottom.min() >= 0.0 and r.active_set_passes > 0
+    # KKT on the stacked problem: gradient >= 0 where b = 0 and = 0 where b > 0
+    Sd = S.toarray()
+    vec = np.zeros(m * H)
+    vec[1 * m + np.arange(m)] = 1.0
+    N = np.kron(np.eye(H), Sd.T @ Sd) + np.outer(vec, vec) / claims[0].sd ** 2
+    rhs = (Sd.T @ y_hat).T.reshape(-1) + vec * claims[0].value / claims[0].sd ** 2
+    x = r.bottom.T.reshape(-1)
+    g = N @ x - rhs
+    scale = np.abs(rhs).max()
+    assert np.all(np.abs(g[x > 1e-9]) < 1e-7 * scale)
+    assert np.all(g[x <= 1e-9] > -1e-7 * scale)
+
+
+def test_claims_need_a_projection_and_valid_terms():
+    from marketcube.solve.project import Claim
+
+    y_hat, _ = data(GROUPED)
+    with pytest.raises(ValueError, match="rule"):
+        reconcile(y_hat, GROUPED, "bottom_up", claims=[Claim("c", ((0, 0, 1.0),), 1.0, 1.0)])
+    with pytest.raises(ValueError, match="forecast period 99"):
+        reconcile(y_hat, GROUPED, "ols", claims=[Claim("c", ((0, 99, 1.0),), 1.0, 1.0)])
+    with pytest.raises(ValueError, match="sd"):
+        reconcile(y_hat, GROUPED, "ols", claims=[Claim("c", ((0, 0, 1.0),), 1.0, 0.0)])
+
+
+# ---------------------------------------------------------------- intervals from sample paths
+
+
+def test_coherent_paths_come_back_unchanged_and_bounds_are_their_quantiles():
+    from marketcube.solve.project import intervals
+
+    S = GROUPED
+    y_hat, e = data(S, seed=4)
+    m = S.shape[1]
+    rng = np.random.default_rng(0)
+    base_bottom = np.abs(y_hat[-m:])
+    paths = np.stack([S @ (base_bottom * rng.lognormal(0, 0.1, base_bottom.shape)) for _ in range(200)])
+    for method in ("bottom_up", "ols", "mint_shrink"):
+        r = reconcile(y_hat, S, method, residuals=e)
+        bounds, bottom = intervals(r, paths, (80, 95), chunk=64, keep_bottom=True)
+        np.testing.assert_allclose(bottom, paths[:, -m:, :], rtol=1e-6)  # float32 storage
+        lo, hi = bounds[95]
+        np.testing.assert_allclose(lo, np.quantile(paths, 0.025, axis=0), rtol=1e-6)
+        np.testing.assert_allclose(hi, np.quantile(paths, 0.975, axis=0), rtol=1e-6)
+        assert np.all(bounds[80][0] >= lo - 1e-9) and np.all(bounds[80][1] <= hi + 1e-9)
+
+
+def test_intervals_refuse_bad_paths():
+    from marketcube.solve.project import intervals
+
+    y_hat, e = data(GROUPED)
+    r = reconcile(y_hat, GROUPED, "ols")
+    with pytest.raises(ValueError, match="paths must be"):
+        intervals(r, np.zeros((10, 3, H)))
+    bad = np.ones((10,) + y_hat.shape)
+    bad[3, 2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        intervals(r, bad)

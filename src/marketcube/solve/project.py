@@ -43,21 +43,25 @@ answer; bottom-up and top-down clip negative bottom forecasts to zero and re-agg
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
 
 from ._cg import pcg
+from .core import CONSISTENT, TENSION
 
 __all__ = [
     "METHODS",
     "Hierarchy",
     "Weights",
     "Reconciliation",
+    "Claim",
+    "ClaimFit",
     "hierarchy",
+    "intervals",
     "weights",
     "shrinkage_intensity",
     "reconcile",
@@ -116,6 +120,37 @@ class Weights:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A statement about the reconciled forecasts, entered as one extra weighted row of the GLS
+    problem: ``sum(coef * value of the term's series in the term's forecast period) = value``, with
+    standard deviation ``sd`` (both in the forecasts' unit). A term's series is a row of S (an int)
+    or any set of bottom series (an array of their indices); several terms, in one or several
+    periods, express a growth statement: ``V(t2) - (1 + g)^(t2 - t1) V(t1) = 0``.
+
+    A published forecast of a size is one term; a CAGR from the (known) base year to a forecast
+    year is a size, ``V_base (1 + g)^n``; a CAGR between two forecast years is two terms."""
+
+    id: str
+    terms: tuple[tuple[int | np.ndarray, int, float], ...]
+    value: float
+    sd: float
+
+
+@dataclass(frozen=True)
+class ClaimFit:
+    """How far the reconciled forecasts sit from a claim: ``z = (fitted - value) / sd``; the verdict
+    reads |z| with the triangulation's thresholds (<= 2 consistent, <= 3 in tension, else
+    contradicted)."""
+
+    id: str
+    value: float
+    fitted: float
+    sd: float
+    z: float
+    verdict: str
+
+
+@dataclass(frozen=True)
 class Reconciliation:
     """Reconciled forecasts, same unit as the base forecasts.
 
@@ -131,6 +166,9 @@ class Reconciliation:
     shrinkage: float | None = None
     iterations: int = 0
     active_set_passes: int = 0
+    claims: tuple[ClaimFit, ...] = ()
+    hierarchy: Hierarchy | None = field(default=None, repr=False, compare=False)
+    _project: "Callable[[np.ndarray], np.ndarray] | None" = field(default=None, repr=False, compare=False)
 
 
 # ---------------------------------------------------------------- structure
@@ -504,13 +542,111 @@ def _solve(A: _Normal, B: np.ndarray, tol: float | None = None) -> tuple[np.ndar
     return X, total
 
 
-def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool) -> tuple[np.ndarray, int, int]:
+class _Claims:
+    """Claims as extra rows ``C vec(b) = v`` (weights 1/sd^2), K x (bottom x horizons), with
+    ``vec(b)`` horizon-major (entry ``t * bottom + j``). Unconstrained, they enter by the Woodbury
+    identity on top of the GLS solve ``b0``: with ``F = A^-1 C'`` per horizon block (one solve of at
+    most K x h columns, zero blocks skipped), ``M = Sigma + C F`` (K x K) and
+    ``x0 = b0 + F Sigma^-1 v``, the answer is ``x = x0 - F M^-1 C x0``. K is small (published
+    forecasts about a market); F is bottom x h x K."""
+
+    def __init__(self, h: Hierarchy, claims: Sequence[Claim], n_h: int) -> None:
+        m = h.n_bottom
+        rows, cols, vals = [], [], []
+        for k, c in enumerate(claims):
+            if not (np.isfinite(c.value) and np.isfinite(c.sd) and c.sd > 0):
+                raise ValueError(f"claim {c.id!r}: value and sd must be finite and sd positive, got {c.value}, {c.sd}")
+            if not c.terms:
+                raise ValueError(f"claim {c.id!r} has no terms")
+            for target, t, coef in c.terms:
+                if not 0 <= int(t) < n_h:
+                    raise ValueError(f"claim {c.id!r}: forecast period {t} is outside 0..{n_h - 1}")
+                if isinstance(target, (int, np.integer)):
+                    if not 0 <= int(target) < h.n_series:
+                        raise ValueError(f"claim {c.id!r}: series row {target} is outside 0..{h.n_series - 1}")
+                    idx = h.S.indices[h.S.indptr[target]:h.S.indptr[target + 1]]
+                else:
+                    idx = np.unique(np.asarray(target, dtype=np.int64))
+                    if idx.size == 0 or idx[0] < 0 or idx[-1] >= m:
+                        raise ValueError(f"claim {c.id!r}: bottom series must be a non-empty set within 0..{m - 1}")
+                rows.append(np.full(idx.size, k))
+                cols.append(idx + int(t) * m)
+                vals.append(np.full(idx.size, float(coef)))
+        K = len(claims)
+        self.ids = tuple(c.id for c in claims)
+        self.C = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(K, m * n_h))
+        self.v = np.array([c.value for c in claims], dtype=np.float64)
+        self.sd = np.array([c.sd for c in claims], dtype=np.float64)
+        self.m, self.n_h = m, n_h
+
+    def prepare(self, A: "_Normal") -> int:
+        m, n_h, K = self.m, self.n_h, self.C.shape[0]
+        blocks, cols = [], []
+        for t in range(n_h):
+            sub = self.C[:, t * m:(t + 1) * m]
+            nz = np.flatnonzero(sub.getnnz(axis=1))
+            if nz.size:
+                blocks.append((t, nz))
+                cols.append(sub[nz].T.toarray())
+        X, steps = _solve(A, np.hstack(cols))
+        F = np.zeros((n_h, m, K))
+        at = 0
+        for t, nz in blocks:
+            F[t][:, nz] = X[:, at:at + nz.size]
+            at += nz.size
+        self.F = F.reshape(n_h * m, K)
+        self.M = la.cho_factor(np.diag(self.sd**2) + np.asarray(self.C @ self.F), lower=True)
+        return steps
+
+    def apply(self, b0: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Unconstrained answers with the claims, from answers without them: b0 (m, k, n_h), v (K, k)."""
+        m, k, n_h = b0.shape
+        x0 = b0.transpose(2, 0, 1).reshape(n_h * m, k) + self.F @ (v / self.sd[:, None] ** 2)
+        x = x0 - self.F @ la.cho_solve(self.M, np.asarray(self.C @ x0))
+        return x.reshape(n_h, m, k).transpose(1, 2, 0)
+
+    def fitted(self, b: np.ndarray) -> np.ndarray:
+        return np.asarray(self.C @ b.T.reshape(-1))
+
+
+class _Stacked:
+    """The GLS operator with claims, on ``vec(b)`` as one column (for the non-negative solve,
+    whose free sets differ by horizon and whose claims tie horizons together)."""
+
+    def __init__(self, A: "_Normal", cl: _Claims) -> None:
+        self.A, self.cl = A, cl
+        self.w = 1.0 / cl.sd**2
+
+    def __call__(self, V: np.ndarray) -> np.ndarray:
+        m, n_h = self.cl.m, self.cl.n_h
+        B = V[:, 0].reshape(n_h, m).T
+        out = self.A(B).T.reshape(-1, 1)
+        return out + np.asarray(self.cl.C.T @ (self.w * np.asarray(self.cl.C @ V[:, 0])))[:, None]
+
+    def diagonal(self) -> np.ndarray:
+        C2 = self.cl.C.multiply(self.cl.C)
+        return np.tile(self.A.diagonal(), self.cl.n_h) + np.asarray(C2.T @ self.w).ravel()
+
+
+def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Sequence[Claim]
+         ) -> tuple[np.ndarray, int, int, "_Normal", _Claims | None]:
     A = _Normal(h, w)
     rhs = A.rhs(y)
     b, iters = _solve(A, rhs)
+    cl = None
+    if claims:
+        cl = _Claims(h, claims, y.shape[1])
+        iters += cl.prepare(A)
+        b = cl.apply(b[:, None, :], cl.v[:, None])[:, 0, :]
     if not nonnegative or np.all(b >= 0):
-        return b, iters, 0
-    return _nonnegative(A, A.diagonal(), rhs, b, iters)
+        return b, iters, 0, A, cl
+    if cl is None:
+        b, iters, passes = _nonnegative(A, A.diagonal(), rhs, b, iters)
+        return b, iters, passes, A, cl
+    op = _Stacked(A, cl)
+    rhs_vec = rhs.T.reshape(-1, 1) + np.asarray(cl.C.T @ (cl.v / cl.sd**2))[:, None]
+    x, iters, passes = _nonnegative(op, op.diagonal(), rhs_vec, b.T.reshape(-1, 1), iters)
+    return x[:, 0].reshape(y.shape[1], h.n_bottom).T, iters, passes, A, cl
 
 
 def _nonnegative(A: _Normal, precond: np.ndarray, rhs: np.ndarray, b: np.ndarray, iters: int) -> tuple[np.ndarray, int, int]:
@@ -580,13 +716,16 @@ def reconcile(
     residuals: np.ndarray | None = None,
     nonnegative: bool = False,
     levels: Sequence[Sequence[int]] | None = None,
+    claims: Sequence[Claim] = (),
 ) -> Reconciliation:
     """Reconcile base forecasts ``y_hat`` (n_series x h, or n_series) over the summing matrix S.
 
     ``residuals``: in-sample residuals (actual - fitted), n_series x T, same unit as y_hat; needed by
     ``wls_var`` and ``mint_shrink``. ``levels``: row indices per level, top to bottom, needed by
-    ``top_down`` (or pass a ``Hierarchy`` built with them). Returns every series and the bottom
-    series, in y_hat's unit, coherent to rounding.
+    ``top_down`` (or pass a ``Hierarchy`` built with them). ``claims``: statements about the forecast
+    periods (``Claim``), extra weighted rows of the GLS methods, each returned with its fit and
+    verdict. Returns every series and the bottom series, in y_hat's unit, coherent to rounding;
+    ``intervals(result, paths)`` then reconciles sample paths with the same projection.
     """
     if method not in METHODS:
         raise ValueError(f"unknown reconciliation method {method!r}; choose one of {METHODS}")
@@ -604,22 +743,122 @@ def reconcile(
         raise ValueError(f"y_hat has NaN or infinite forecasts in rows {rows[:5].tolist()}")
     if residuals is not None:
         _residuals(residuals, h.n_series, method)
+    if claims and method not in GLS_METHODS:
+        raise ValueError(f"claims enter as weighted rows of a projection; {method!r} is a rule, use one of {GLS_METHODS}")
 
-    shrink, iters, passes = None, 0, 0
+    shrink, iters, passes, fits = None, 0, 0, ()
     if method == "bottom_up":
         b = y[h.bottom_rows]
+        project = lambda Y: Y[h.bottom_rows]  # noqa: E731
     elif method == "top_down":
         if h.levels is None:
             raise ValueError("top_down needs the levels of a nested hierarchy (levels=[[top rows], ..., [bottom rows]])")
         b = _top_down(h, y)
+        root = _roots(h)
+        share = b / np.where(y[root] == 0, 1.0, y[root])  # the point forecast's proportions, fixed
+        project = lambda Y: share[:, None, :] * Y[root]  # noqa: E731
     else:
         w = weights(h, method, residuals)
         shrink = w.shrinkage
-        b, iters, passes = _gls(h, w, y, nonnegative)
+        b, iters, passes, A, cl = _gls(h, w, y, nonnegative, claims)
+        if cl is not None:
+            fitted = cl.fitted(b)
+            z = (fitted - cl.v) / cl.sd
+            fits = tuple(ClaimFit(i, float(v), float(f), float(d), float(zz), _verdict(zz))
+                         for i, v, f, d, zz in zip(cl.ids, cl.v, fitted, cl.sd, z))
+        project = _gls_projector(A, cl)
     if nonnegative and method in ("bottom_up", "top_down"):
         b = np.maximum(b, 0.0)
     series = h.up(b)
     if one_d:
         series, b = series[:, 0], b[:, 0]
-    return Reconciliation(method=method, series=series, bottom=b, nonnegative=nonnegative,
-                          shrinkage=shrink, iterations=iters, active_set_passes=passes)
+    return Reconciliation(method=method, series=series, bottom=b, nonnegative=nonnegative, shrinkage=shrink,
+                          iterations=iters, active_set_passes=passes, claims=fits, _project=project,
+                          hierarchy=h)
+
+
+def _verdict(z: float) -> str:
+    a = abs(z)
+    return "consistent" if a <= CONSISTENT else "in tension" if a <= TENSION else "contradicted"
+
+
+def _roots(h: Hierarchy) -> np.ndarray:
+    """For each bottom series, the row of its top-level ancestor."""
+    assert h.parent is not None
+    r = h.bottom_rows.copy()
+    while True:
+        up = h.parent[r]
+        if np.all(up < 0):
+            return r
+        r = np.where(up < 0, r, up)
+
+
+def _gls_projector(A: _Normal, cl: _Claims | None) -> Callable[[np.ndarray], np.ndarray]:
+    """Y (n_series, k, h) -> reconciled bottom (bottom, k, h), claims (their values perturbed by
+    their sd, one draw per path, when ``perturb`` is given) included."""
+
+    def project(Y: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        n, k, n_h = Y.shape
+        b0, _ = _solve(A, A.rhs(Y.reshape(n, k * n_h)))
+        b0 = b0.reshape(-1, k, n_h)
+        if cl is None:
+            return b0
+        v = cl.v[:, None] + (0.0 if rng is None else cl.sd[:, None] * rng.standard_normal((cl.v.size, k)))
+        return cl.apply(b0, v)
+
+    return project
+
+
+def intervals(
+    rec: Reconciliation,
+    paths: np.ndarray,
+    levels: Sequence[float] = (80, 95),
+    *,
+    chunk: int = 50,
+    seed: int = 0,
+    keep_bottom: bool = False,
+) -> tuple[dict[float, tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
+    """Reconciled prediction intervals from sample paths of the base forecasts.
+
+    ``paths``: (k, n_series, h) joint sample paths (each path one possible future of every series;
+    for coherent intervals they should keep the cross-series correlation, e.g. a bootstrap of
+    whole residual vectors). Every path is reconciled with the same projection as the point
+    forecasts (Panagiotelis, Gamakumara, Athanasopoulos & Hyndman 2023, EJOR 306:693-706), in
+    chunks of ``chunk`` paths; a claim's value is drawn afresh for each path from its sd, so the
+    claims narrow the paths as much as their sd allows and no more. Returns, per level, the lower
+    and upper quantiles (n_series x h) of the reconciled paths, and the reconciled bottom paths
+    (k, bottom, h; float32) when ``keep_bottom``. In non-negative mode the bounds are floored at
+    zero (each path is projected without the bound, which keeps the map linear).
+    """
+    if rec._project is None or rec.hierarchy is None:
+        raise ValueError("this Reconciliation carries no projection; make it with reconcile()")
+    h = rec.hierarchy
+    P = np.asarray(paths)
+    n_h = rec.bottom.shape[1] if rec.bottom.ndim == 2 else 1
+    if P.ndim != 3 or P.shape[1] != h.n_series or P.shape[2] != n_h:
+        raise ValueError(f"paths must be (paths, n_series, h) = (k, {h.n_series}, {n_h}), got {P.shape}")
+    if not np.all(np.isfinite(P)):
+        raise ValueError("paths contain NaN or infinite values")
+    k = P.shape[0]
+    if k < 2:
+        raise ValueError("intervals need at least 2 sample paths")
+    rng = np.random.default_rng(seed)
+    bottom = np.empty((h.n_bottom, k, n_h), dtype=np.float32)
+    for a in range(0, k, chunk):
+        Y = np.ascontiguousarray(P[a:a + chunk].transpose(1, 0, 2), dtype=np.float64)  # n, chunk, h
+        bottom[:, a:a + chunk, :] = rec._project(Y, rng) if rec.method in GLS_METHODS else rec._project(Y)
+    out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    qs = []
+    for lv in levels:
+        if not 0 < lv < 100:
+            raise ValueError(f"interval levels are percentages in (0, 100), got {lv}")
+        qs += [(100 - lv) / 200, 1 - (100 - lv) / 200]
+    bounds = np.empty((len(qs), h.n_series, n_h))
+    for t in range(n_h):
+        series = h.up(bottom[:, :, t].astype(np.float64))  # n_series x k
+        bounds[:, :, t] = np.quantile(series, qs, axis=1)
+    if rec.nonnegative:
+        np.maximum(bounds, 0.0, out=bounds)
+    for i, lv in enumerate(levels):
+        out[lv] = (bounds[2 * i], bounds[2 * i + 1])
+    return out, (bottom.transpose(1, 0, 2) if keep_bottom else None)
