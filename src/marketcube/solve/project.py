@@ -726,7 +726,16 @@ def reconcile(
     periods (``Claim``), extra weighted rows of the GLS methods, each returned with its fit and
     verdict. Returns every series and the bottom series, in y_hat's unit, coherent to rounding;
     ``intervals(result, paths)`` then reconciles sample paths with the same projection.
+    BLAS runs on one thread inside (its products here are thin, n x r by r x k; two threads
+    fighting over a busy two-core machine were slower than one).
     """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims)
+
+
+def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims) -> Reconciliation:
     if method not in METHODS:
         raise ValueError(f"unknown reconciliation method {method!r}; choose one of {METHODS}")
     h = S if isinstance(S, Hierarchy) else hierarchy(S, levels)
@@ -830,8 +839,15 @@ def intervals(
     (k, bottom, h; float32) when ``keep_bottom``. In non-negative mode the bounds are floored at
     zero (each path is projected without the bound, which keeps the map linear).
     """
+    from threadpoolctl import threadpool_limits
+
     if rec._project is None or rec.hierarchy is None:
         raise ValueError("this Reconciliation carries no projection; make it with reconcile()")
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _intervals(rec, paths, levels, chunk, seed, keep_bottom)
+
+
+def _intervals(rec, paths, levels, chunk, seed, keep_bottom):
     h = rec.hierarchy
     P = np.asarray(paths)
     n_h = rec.bottom.shape[1] if rec.bottom.ndim == 2 else 1
