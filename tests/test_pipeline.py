@@ -159,3 +159,27 @@ def test_company_revenue_is_converted_and_judged(tmp_path: Path) -> None:
     assert item.year == 2021  # April 2021 - March 2022 mostly falls in 2021
     assert item.value_usd_bn == pytest.approx(0.95 / 0.85)
     assert "calendar 2021" in item.conversion
+
+
+def test_a_published_forecast_informs_the_forecast_without_overriding_it(tmp_path: Path) -> None:
+    """A size claimed for a forecast year is one more weighted row of the reconciliation: the
+    forecast moves toward it, not onto it, and the claim gets a verdict; an absurd one is
+    contradicted and barely moves anything."""
+    plain = run(write_pack(tmp_path / "plain"))
+    total, _ = plain.cube.series(())
+    y26 = plain.cube.years.index(2026)
+    base26 = total[y26]
+
+    def with_claim(name: str, value: float):
+        text = add_rows(CLAIMS_CSV, f"f1,beta,size,widgets,,,,2026,{float(value):.6f},USD bn,,,,,medium,q")
+        r = run(write_pack(tmp_path / name, claims_csv=text))
+        t, _ = r.cube.series(())
+        return r, t[y26], next(v for v in r.verdicts if v.claim_id == "f1")
+
+    r, moved, verdict = with_claim("high", 1.3 * base26)
+    assert base26 < moved < 1.3 * base26
+    assert verdict.used and verdict.verdict in ("consistent", "in tension", "contradicted")
+    np.testing.assert_allclose(r.cube.series(())[0], r.cube.value.sum(axis=1), rtol=1e-12)  # still adds up
+    _, absurd, verdict = with_claim("absurd", 10 * base26)
+    assert verdict.verdict == "contradicted"
+    assert absurd < 1.5 * base26

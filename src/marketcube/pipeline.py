@@ -20,7 +20,7 @@ from .cube import Cube
 from .errors import PackRefused
 from .evidence import Evidence, normalise
 from .findings import Finding
-from .forecast.stage import BaseForecast, forecast_total
+from .forecast.stage import BaseForecast, forecast_cube
 from .pack import Market, load
 from .solve.judge import Verdict, judge
 from .solve.reconcile import reconcile
@@ -72,7 +72,7 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
     progress("triangulate")
     history = triangulate(market, evidence)
     progress("forecast")
-    base = forecast_total(market, history)
+    base = forecast_cube(market, history)
     progress("reconcile")
     reconciled = reconcile(market, evidence, history, base)
     cube = reconciled.cube

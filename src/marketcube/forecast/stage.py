@@ -1,88 +1,119 @@
-"""The forecast stage: base forecasts of the triangulated history, carrying the history's uncertainty.
+"""The forecast stage: base forecasts of every series of the cube, carrying the history's uncertainty.
 
-Every series of the cube's margins (the total and every member of every dimension, USD bn,
-nominal, calendar years) is forecast in one call of ``forecast_detail``, so the conformal errors
-of the intervals are pooled across them. The total's forecast is what reconciliation weighs today;
-the others, with their residuals and sample paths, are kept for reconciliation by projection.
+Every series of the market's hierarchy (the total; every member of every dimension at every depth;
+every crossing of those; the leaf cells) is forecast from its triangulated history (USD bn,
+nominal, calendar years) in one call of ``forecast_detail``, so the conformal errors of the
+intervals are pooled across them. Reconciliation then makes them add up.
 
 A level that the evidence pins only to +-30% cannot be forecast to +-5%, nor a growth rate it pins
-only to +-3 points: draw d of the total's forecast starts from draw d of the base-year level, grows
-at draw d's own average history growth, and takes sample path d of the base model (its own,
-calibrated uncertainty; a path is a path, so draws stay draws).
+only to +-3 points: draw d of series i's forecast starts from draw d of the series' base-year level,
+grows at draw d's own average history growth, and takes sample path d of the base model (its own,
+calibrated uncertainty). The history draws are joint across series, so the paths keep the
+history's correlation between series.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from ..cube import Selection
 from ..pack import Market
 from ..solve.evidence import SEED, Triangulation as History
 from ._engine import Forecasts, forecast_detail
 
-__all__ = ["BaseForecast", "forecast_total"]
-
-TOTAL = "total"
+__all__ = ["BaseForecast", "forecast_cube", "hierarchy_selections"]
 
 
 @dataclass(frozen=True)
 class BaseForecast:
-    """Base forecasts of the forecast years, USD bn (nominal, calendar years)."""
+    """Base forecasts of the forecast years for every series, USD bn (nominal, calendar years).
+
+    Series are the rows of ``S`` (series x the cube's leaves, 0/1), one selection each, the total
+    first and the leaf cells last, level by level."""
 
     years: tuple[int, ...]
-    total_usd_bn: np.ndarray  # (years,) point forecast of the total
-    total_draws: np.ndarray  # (draws, years), history uncertainty included
-    model_lo95: np.ndarray  # the base model's own 95% interval of the total, before the history's uncertainty
-    model_hi95: np.ndarray
-    method: str
-    series: Forecasts | None = field(default=None, repr=False)  # every margin series; ids below
-    series_selections: dict[str, tuple] = field(default_factory=dict, repr=False)  # id -> cube selection
+    selections: tuple[Selection, ...]
+    S: sp.csr_matrix = field(repr=False)
+    point: np.ndarray = field(repr=False)  # (series, years)
+    paths: np.ndarray = field(repr=False)  # (draws, series, years), the history's uncertainty included
+    residuals: np.ndarray = field(repr=False)  # (series, T): in-sample one-step residuals, USD bn
+    method: str = ""
+    detail: Forecasts | None = field(default=None, repr=False)
+
+    @property
+    def total_usd_bn(self) -> np.ndarray:
+        return self.point[0]
+
+    @property
+    def total_draws(self) -> np.ndarray:
+        return self.paths[:, 0, :]
 
 
-def _margins(market: Market, history: History) -> tuple[pd.DataFrame, dict[str, tuple]]:
-    years = list(history.years)
-    frames = [pd.DataFrame({"unique_id": TOTAL, "ds": years, "y": history.total_usd_bn})]
-    selections: dict[str, tuple] = {TOTAL: ()}
-    for dim in market.dimensions:
-        for m in dim.members:
-            sel = ((dim.id, m.id),)
-            point, _ = history.cube.series(sel)
-            uid = f"{dim.id}={m.id}"
-            selections[uid] = sel
-            frames.append(pd.DataFrame({"unique_id": uid, "ds": years, "y": np.maximum(point, 0.0)}))
-    return pd.concat(frames, ignore_index=True), selections
+def hierarchy_selections(market: Market) -> list[Selection]:
+    """Every crossing of every depth of every dimension, coarsest first, the leaf cells last (each
+    level a partition of the leaves: a leaf shallower than the level's depth stands for itself)."""
+    per_dim = []
+    for d in market.dimensions:
+        chains = [list(reversed((leaf.id, *d.ancestors(leaf.id)))) for leaf in d.leaves]  # top first
+        depth = max(len(c) for c in chains)
+        options = [None] + [[c[min(k, len(c) - 1)] for c in chains] for k in range(depth)]
+        per_dim.append((d.id, options))
+    leaves = list(itertools.product(*[range(len(d.leaves)) for d in market.dimensions]))
+    out: list[Selection] = []
+    seen: set = set()
+    combos = sorted(itertools.product(*[range(len(opts)) for _, opts in per_dim]), key=lambda c: (sum(c), c))
+    for combo in combos:
+        for leaf in leaves:
+            sel = tuple(sorted((dim, opts[k][leaf[i]]) for i, ((dim, opts), k) in enumerate(zip(per_dim, combo)) if k))
+            if sel not in seen:
+                seen.add(sel)
+                out.append(sel)
+    return out
 
 
-def forecast_total(market: Market, history: History) -> BaseForecast:
+def forecast_cube(market: Market, history: History) -> BaseForecast:
     base = market.years.base_year
     h = market.model_end - base
-    hist = np.log(history.cube.draws.sum(axis=2))  # (draws, history years), log USD bn
-    n_draws = hist.shape[0]
-    df, selections = _margins(market, history)
+    cube = history.cube
+    selections = hierarchy_selections(market)
+    S = cube.aggregation(selections)
+    hist = np.asarray(S @ cube.value.T)  # (series, history years)
+    n, n_years = hist.shape
+    ids = [f"s{i}" for i in range(n)]
+    years = list(history.years)
+    df = pd.DataFrame({"unique_id": np.repeat(ids, n_years), "ds": np.tile(years, n), "y": np.maximum(hist, 0.0).ravel()})
+    n_draws = cube.draws.shape[0]
     fc = forecast_detail(df, h, (80, 95), paths=n_draws, seed=SEED + 1)
-    i = fc.series.index(TOTAL)
-    total = fc.frame[fc.frame["unique_id"] == TOTAL]
-    years = tuple(int(y) for y in total["ds"])
-    point = total["y_hat"].to_numpy()
-    model_ratio = fc.paths[i] / point[None, :]  # (draws, years): the base model's own uncertainty
-    log_point = np.log(history.total_usd_bn)
-    span = len(history.years) - 1
-    start = hist[:, -1] - log_point[-1]
-    growth = (hist[:, -1] - hist[:, 0] - (log_point[-1] - log_point[0])) / span  # draw's growth minus the point's
+    order = [fc.series.index(i) for i in ids]
+    frame = fc.frame.set_index(["unique_id", "ds"])
+    point = np.stack([frame.loc[i, "y_hat"].to_numpy() for i in ids])  # (series, h)
+    out_years = tuple(int(y) for y in frame.loc[ids[0]].index)
+    res = fc.residuals.pivot(index="unique_id", columns="ds", values="residual").loc[ids]
+    residuals = res.loc[:, res.notna().all(axis=0)].to_numpy()
+    # draws: the history's draw d (level and growth) times the model's sample path d
+    hist_draws = np.einsum("dyl,sl->dsy", cube.draws, S.toarray())  # (draws, series, history years)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_p = np.log(np.where(hist > 0, hist, np.nan))
+        log_d = np.log(np.where(hist_draws > 0, hist_draws, np.nan))
+        start = np.nan_to_num(log_d[:, :, -1] - log_p[None, :, -1])
+        growth = np.nan_to_num((log_d[:, :, -1] - log_d[:, :, 0] - (log_p[None, :, -1] - log_p[None, :, 0])) / max(1, n_years - 1))
+        model_ratio = np.where(point[None] > 0, fc.paths[order].transpose(1, 0, 2) / point[None], 1.0)
     steps = np.arange(1, h + 1)
-    draws = point[None, :] * np.exp(start[:, None] + growth[:, None] * steps[None, :]) * model_ratio
-    how = fc.methods[i]
+    paths = point[None] * np.exp(start[:, :, None] + growth[:, :, None] * steps) * model_ratio
     cal = fc.calibration
     empirical = sum(1 for s in cal.source if s == "empirical")
     method = (
-        f"marketcube's forecast engine on the triangulated total and its {len(selections) - 1} margin series "
-        f"({how.n_points} years each): the mean of statsforecast's DynamicOptimizedTheta, random walk with drift "
-        f"and Theta on log y, steps damped to the history's fastest year; intervals from backtests inside the "
-        f"history pooled across the series (conformal; {empirical} of {h} horizons from their own errors, the "
-        f"rest rescaled by the random-walk-with-drift shape); each draw starts from its own {base} level and grows "
-        f"at its own history growth, times one sample path of the model"
+        f"marketcube's forecast engine on the triangulated history ({n_years} years) of all {n} series of the "
+        f"hierarchy (the total, every member and every crossing of the dimensions, the {cube.value.shape[1]} leaf "
+        f"cells): the mean of statsforecast's DynamicOptimizedTheta, random walk with drift and Theta on log y, steps "
+        f"damped to the history's fastest year; intervals from backtests inside the history pooled across the series "
+        f"(conformal; {empirical} of {h} horizons from their own errors, the rest rescaled by the random-walk-with-drift "
+        f"shape); each draw starts from its own {base} level and grows at its own history growth, times one sample "
+        f"path of the model"
     )
-    return BaseForecast(years, point, draws, total["lo_95"].to_numpy(), total["hi_95"].to_numpy(), method,
-                        fc, selections)
+    return BaseForecast(out_years, tuple(selections), S, point, paths, residuals, method, fc)
