@@ -53,7 +53,7 @@ HF = [  # (label, class name, method)
 HF_SAME = {"BottomUp": "bottom_up", "TopDown": "top_down", "BottomUpSparse": "bottom_up", "TopDownSparse": "top_down"}
 CAP_SECONDS, CAP_GIB = 300, 16
 N_PATHS = 100
-SUB_BOTTOM = 1500  # bottom series in each random sub-hierarchy
+SUB_BOTTOM = 1000  # bottom series in each random sub-hierarchy
 N_SUB = 3
 
 TARGETS = [
@@ -134,6 +134,25 @@ def run_ours(size: str, outdir: str) -> dict:
         rows.append(row)
         accuracy[method] = _ape_by_level(mk, series)
         print(f"  marketcube {size} {method}: {seconds:.3f} s", file=sys.stderr, flush=True)
+    # non-negative mode when it binds: 2% of the bottom base forecasts made negative (a model gone wild)
+    rng = np.random.default_rng(3)
+    y_neg = y_hat.copy()
+    m = mk.S.shape[1]
+    wild = r.hierarchy.bottom_rows[rng.choice(m, size=max(1, m // 50), replace=False)]
+    y_neg[wild] *= -0.5
+    for nonneg in (False, True):
+        _reset_peak()
+        t0 = time.perf_counter()
+        r = pj.reconcile(y_neg, mk.S, "mint_shrink", residuals=resid, nonnegative=nonneg)
+        seconds = time.perf_counter() - t0
+        rows.append({"size": size, "engine": "marketcube", "method": "mint_shrink" + ("_nonneg" if nonneg else "_unbounded"),
+                     "input": "2% of bottom base forecasts negative", "bottom": m, "series": mk.S.shape[0],
+                     "seconds": seconds, "extra_gib": _status()["VmHWM"] - base, "peak_gib": _status()["VmHWM"],
+                     "iterations": r.iterations, "active_set_passes": r.active_set_passes,
+                     "min_value": float(r.series.min()), "negatives": int((r.bottom < 0).sum()),
+                     "coherence_error": float(np.abs(mk.S @ r.bottom - r.series).max() / np.abs(r.series).max())})
+        print(f"  marketcube {size} mint_shrink nonnegative={nonneg}: {seconds:.3f} s, {r.active_set_passes} passes",
+              file=sys.stderr, flush=True)
     # exactness at every size: random sub-hierarchies against a dense direct solve
     sub = _subhierarchy_check(mk, pj)
     # intervals from joint bootstrap paths, timed separately
@@ -179,8 +198,11 @@ def _subhierarchy_check(mk, pj) -> list[dict]:
         for method in GLS:
             r = pj.reconcile(y, S, method, residuals=e)
             w = pj.weights(r.hierarchy, method, e)
-            W = np.diag(w.diag) + w.low_rank @ w.low_rank.T
-            WiS = la.solve(W, Sd, assume_a="pos")
+            # W^-1 S densely, by the Woodbury identity (W = D + U U', U n x T), then a Cholesky
+            # solve of the dense bottom x bottom normal equations: direct, no iteration
+            Ud = w.low_rank / w.diag[:, None]
+            core = np.eye(Ud.shape[1]) + w.low_rank.T @ Ud
+            WiS = Sd / w.diag[:, None] - Ud @ la.solve(core, Ud.T @ Sd, assume_a="pos")
             b = la.solve(Sd.T @ WiS, WiS.T @ y, assume_a="pos")
             exact = Sd @ b
             out.append({"sub": k, "method": method, "series": int(S.shape[0]), "bottom": int(S.shape[1]),
@@ -229,9 +251,10 @@ def run_hf(label: str, size: str, outfile: str) -> dict:
     return {"seconds": seconds, "extra_gib": st["VmHWM"] - base, "peak_gib": st["VmHWM"], "coherence_error": coherence}
 
 
-def _watch(cmd: list[str]) -> tuple[str, dict | None]:
+def _watch(cmd: list[str], cap_seconds: float = CAP_SECONDS) -> tuple[str, dict | None]:
     """Run a worker with the time and memory caps; returns (status, its JSON line)."""
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err_file = tempfile.TemporaryFile(mode="w+")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err_file, text=True)
     t0 = time.monotonic()
     status = "ok"
     while p.poll() is None:
@@ -243,10 +266,13 @@ def _watch(cmd: list[str]) -> tuple[str, dict | None]:
         if rss > CAP_GIB:
             p.kill()
             status = f"killed: over {CAP_GIB} GiB"
-        elif time.monotonic() - t0 > CAP_SECONDS:
+        elif time.monotonic() - t0 > cap_seconds:
             p.kill()
-            status = f"killed: over {CAP_SECONDS} s"
-    out, err = p.communicate()
+            status = f"killed: over {cap_seconds:.0f} s"
+    out, _ = p.communicate()
+    err_file.seek(0)
+    err = err_file.read()
+    sys.stderr.write("".join(line + "\n" for line in err.splitlines() if line.startswith("  marketcube")))
     if status == "ok" and p.returncode != 0:
         last = (err.strip().splitlines() or ["?"])[-1]
         status = "failed: " + ("out of memory" if "MemoryError" in err or p.returncode == -9 else last[:120])
@@ -258,54 +284,18 @@ def _watch(cmd: list[str]) -> tuple[str, dict | None]:
 # ---------------------------------------------------------------- the run
 
 
-def main(sizes: list[str]) -> int:
-    if sizes and sizes[0] == "--ours":
-        print(json.dumps(run_ours(sizes[1], sizes[2])))
-        return 0
-    if sizes and sizes[0] == "--hf":
-        print(json.dumps(run_hf(sizes[1], sizes[2], sizes[3])))
-        return 0
-    sizes = sizes or SIZES
-    env_note = "hierarchicalforecast 1.5.3; each engine process single-machine, 2 cores"
-    rows, hf_rows, acc, subs, ivs, base_cov = [], [], {}, [], [], {}
-    failed: set[str] = set()
-    tmp = tempfile.mkdtemp(prefix="reconcile-bench-")
-    for size in sizes:
-        print(f"size {size}: marketcube", file=sys.stderr, flush=True)
-        d = Path(tmp) / size
-        d.mkdir()
-        status, ours = _watch([sys.executable, __file__, "--ours", size, str(d)])
-        if ours is None:
-            raise SystemExit(f"marketcube failed at {size}: {status}")
-        rows += ours["rows"]
-        acc[size] = ours["accuracy"]
-        subs += [dict(s, size=size) for s in ours["sub"]]
-        ivs += ours["intervals"]
-        base_cov[size] = ours["base_coverage"]
-        for label, cls_name, method in HF:
-            if label in failed:
-                hf_rows.append({"size": size, "engine": "hierarchicalforecast", "class": label, "status": "skipped (failed at a smaller size)"})
-                continue
-            print(f"size {size}: hierarchicalforecast {label}", file=sys.stderr, flush=True)
-            outfile = str(d / f"hf_{label.replace('/', '_')}.npy")
-            status, res = _watch([sys.executable, __file__, "--hf", label, size, outfile])
-            row = {"size": size, "engine": "hierarchicalforecast", "class": label, "status": status}
-            if res is not None:
-                row.update(res)
-                ours_method = HF_SAME.get(cls_name, method)
-                a = np.load(d / f"ours_{ours_method}.npy")
-                b = np.load(outfile)
-                row["rel_diff_marketcube_vs_hf"] = float(np.abs(a - b).max() / np.abs(b).max())
-                mine = next(r for r in rows if r["size"] == size and r["method"] == ours_method)
-                row["hf_seconds_over_marketcube"] = res["seconds"] / mine["seconds"]
-            else:
-                failed.add(label)
-            hf_rows.append(row)
-    # ---- tables
+def _report(sizes, rows, hf_rows, acc, subs, ivs, base_cov, env_note, final: bool) -> None:
+    """Print the tables (at the end) and write the JSON (after every size, so nothing is lost)."""
+    out = HERE / "results" / "reconcile.json"
+    if not final:
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps({"partial": sizes, "rows": rows + hf_rows, "sub_hierarchies": subs, "intervals": ivs,
+                                   "base_coverage": base_cov, "accuracy_mape_by_level": acc}, indent=1) + "\n")
+        return
     print("\nmarketcube (seconds from base forecasts in to reconciled out; GiB above the loaded inputs)")
-    print(f"{'size':>5} {'method':>12} {'bottom':>8} {'series':>8} {'seconds':>8} {'extra GiB':>9} {'iters':>6} {'coherence':>10} {'rel grad':>9}")
+    print(f"{'size':>5} {'method':>20} {'bottom':>8} {'series':>8} {'seconds':>8} {'extra GiB':>9} {'iters':>6} {'coherence':>10} {'rel grad':>9}")
     for r in rows:
-        print(f"{r['size']:>5} {r['method']:>12} {r['bottom']:>8} {r['series']:>8} {r['seconds']:>8.3f} {r['extra_gib']:>9.3f} "
+        print(f"{r['size']:>5} {r['method']:>20} {r['bottom']:>8} {r['series']:>8} {r['seconds']:>8.3f} {r['extra_gib']:>9.3f} "
               f"{r['iterations']:>6} {r['coherence_error']:>10.1e} {r.get('rel_gradient', float('nan')):>9.1e}")
     print("\nhierarchicalforecast 1.5.3, same inputs, each in its own process (5 min, 16 GiB caps)")
     print(f"{'size':>5} {'class':>36} {'seconds':>8} {'extra GiB':>9} {'x ours':>7} {'|a-b|/|b|':>10}  status")
@@ -360,6 +350,53 @@ def main(sizes: list[str]) -> int:
     out.write_text(json.dumps({"rows": rows + hf_rows, "targets": targets, "sub_hierarchies": subs, "intervals": ivs,
                                "base_coverage": base_cov, "accuracy_mape_by_level": acc, "note": env_note}, indent=1) + "\n")
     print(f"wrote {out}")
+
+
+def main(sizes: list[str]) -> int:
+    if sizes and sizes[0] == "--ours":
+        print(json.dumps(run_ours(sizes[1], sizes[2])))
+        return 0
+    if sizes and sizes[0] == "--hf":
+        print(json.dumps(run_hf(sizes[1], sizes[2], sizes[3])))
+        return 0
+    sizes = sizes or SIZES
+    env_note = "hierarchicalforecast 1.5.3; each engine process single-machine, 2 cores"
+    rows, hf_rows, acc, subs, ivs, base_cov = [], [], {}, [], [], {}
+    failed: set[str] = set()
+    tmp = tempfile.mkdtemp(prefix="reconcile-bench-")
+    for size in sizes:
+        print(f"size {size}: marketcube", file=sys.stderr, flush=True)
+        d = Path(tmp) / size
+        d.mkdir()
+        status, ours = _watch([sys.executable, __file__, "--ours", size, str(d)], cap_seconds=float("inf"))
+        if ours is None:
+            raise SystemExit(f"marketcube failed at {size}: {status}")
+        rows += ours["rows"]
+        acc[size] = ours["accuracy"]
+        subs += [dict(s, size=size) for s in ours["sub"]]
+        ivs += ours["intervals"]
+        base_cov[size] = ours["base_coverage"]
+        for label, cls_name, method in HF:
+            if label in failed:
+                hf_rows.append({"size": size, "engine": "hierarchicalforecast", "class": label, "status": "skipped (failed at a smaller size)"})
+                continue
+            print(f"size {size}: hierarchicalforecast {label}", file=sys.stderr, flush=True)
+            outfile = str(d / f"hf_{label.replace('/', '_')}.npy")
+            status, res = _watch([sys.executable, __file__, "--hf", label, size, outfile])
+            row = {"size": size, "engine": "hierarchicalforecast", "class": label, "status": status}
+            if res is not None:
+                row.update(res)
+                ours_method = HF_SAME.get(cls_name, method)
+                a = np.load(d / f"ours_{ours_method}.npy")
+                b = np.load(outfile)
+                row["rel_diff_marketcube_vs_hf"] = float(np.abs(a - b).max() / np.abs(b).max())
+                mine = next(r for r in rows if r["size"] == size and r["method"] == ours_method)
+                row["hf_seconds_over_marketcube"] = res["seconds"] / mine["seconds"]
+            else:
+                failed.add(label)
+            hf_rows.append(row)
+        _report(sizes[: sizes.index(size) + 1], rows, hf_rows, acc, subs, ivs, base_cov, env_note,
+                 final=size == sizes[-1])
     return 0
 
 

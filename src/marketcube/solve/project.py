@@ -401,10 +401,11 @@ def weights(h: Hierarchy, method: str, residuals: np.ndarray | None = None) -> W
     x = e - e.mean(axis=1, keepdims=True)
     var = (x * x).sum(axis=1) / (T - 1)
     diag = np.maximum(var, RIDGE) - (1.0 - lam) * var
-    if np.any(diag <= 0):
+    if np.any(diag <= 1e-6 * np.maximum(var, RIDGE)):
         raise ValueError(
-            "the shrunk covariance is singular (shrinkage intensity 0 with fewer residual points than series): "
-            "use wls_var, or more in-sample residuals"
+            f"the shrinkage intensity is {lam:.2g}: the shrunk covariance has (almost) no diagonal part, which "
+            "marketcube's diagonal-plus-low-rank solve needs (with none it is the sample covariance itself, "
+            "singular whenever there are fewer residual points than series); use wls_var"
         )
     return Weights(diag, x * np.sqrt((1.0 - lam) / (T - 1)), shrinkage=lam)
 
