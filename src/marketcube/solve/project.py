@@ -28,17 +28,35 @@ Methods (the reference numbers are Nixtla hierarchicalforecast 1.5's dense class
   (an equal split when that sum is below 1e-8 in absolute value). Nested hierarchies only; it is a
   proportional rule, not a projection.
 
-No dense n x n or n x m matrix is built. ``W`` is kept as a diagonal plus a rank-T term
-``D + U U'`` (``U`` n x T), inverted by the Woodbury identity with one T x T Cholesky factor; the
-bottom_count x bottom_count system ``S' W^-1 S`` is solved by conjugate gradients on the product
-``v -> S' W^-1 (S v)``, preconditioned by its diagonal (computed from ``S``, ``D`` and ``U``
-without forming the matrix), one code path at every size. Residual NaNs are refused (their
-masked pairwise covariance is not diagonal plus low rank): drop the time points that have them.
+No dense n x n or n x m matrix is built, and one code path runs at every size:
+
+- ``W`` is kept as a diagonal plus a rank-T term ``D + U U'`` (``U`` n x T). The bottom x bottom
+  system ``A b = S' W^-1 y`` with ``A = S' W^-1 S = A_D - G C^-1 G'`` (``A_D = S' D^-1 S``,
+  ``G = S' D^-1 U``, ``C = I + U' D^-1 U``) is solved by conjugate gradients on ``A_D``, Jacobi
+  preconditioned, for the right-hand sides and the T columns of ``G`` at once, then the Woodbury
+  identity; ``A_D`` is as well conditioned as a WLS problem where ``A`` is not (MinT at 50k bottom
+  series: 95 iterations on ``A``, 19 on ``A_D``). Each solve is refined on its true residual.
+- ``S @ V`` and ``S' @ Y`` follow a summation plan: each level of S (a run of rows that splits the
+  bottom series into disjoint groups) is summed from the finest other level it coarsens, not from
+  the bottom (product from type x product, ...), about 3 passes over the bottom series instead of
+  one per level on the benchmark's 16 levels. Rows that form no level are summed from the bottom.
+- Residual NaNs are refused (their masked pairwise covariance is not diagonal plus low rank):
+  drop the time points that have them.
+
+Claims about forecast periods (``Claim``: a published size for a year, a CAGR that runs past the
+base year, about any set of bottom series) are extra rows of the GLS objective with weight
+``1 / sd^2``, entered by the Woodbury identity on top of the solve (a few columns more); each
+comes back with its fitted value, standardised residual and verdict (``ClaimFit``).
 
 Non-negative mode solves the same GLS objective with ``b >= 0`` exactly (an active-set method
 with block exchanges whose every sub-problem is the same conjugate-gradient solve with some bottom
 series held at zero), so non-negative OLS/WLS/MinT is the constrained optimum, not a clipped
 answer; bottom-up and top-down clip negative bottom forecasts to zero and re-aggregate.
+hierarchicalforecast's non-negative MinTrace differs by definition: it sets negative base
+forecasts to zero before its quadratic program (tests/test_project_reference.py).
+
+``intervals(result, paths)`` reconciles joint sample paths of the base forecasts with the same
+projection and reads each series' interval off the reconciled paths.
 """
 
 from __future__ import annotations
