@@ -116,15 +116,11 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
         evidenced=hist.evidenced,
     )
     n = base.S.shape[0]
-    verdicts = {}
-    for f in fits:
-        verdicts[f.verdict] = verdicts.get(f.verdict, 0) + 1
-    summary = ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) or "none"
     method = (
         f"the base forecasts of all {n} series are projected onto forecasts that add up (generalised least squares "
         f"with variance scaling, WLS-var: weights from each series' in-sample residuals; non-negative), with "
         f"{len(claims)} claims about forecast years as extra weighted rows (under related definitions through the "
-        f"estimated ratios; verdicts on those rows: {summary}); the draws of the forecast years are the base "
+        f"estimated ratios; each judged against the result in the evidence table); the draws of the forecast years are the base "
         f"forecasts' joint sample paths, each projected the same way (claims redrawn from their sd per draw) and "
         f"floored at zero"
     )
