@@ -96,7 +96,8 @@ def forecast_cube(market: Market, history: History) -> BaseForecast:
     res = fc.residuals.pivot(index="unique_id", columns="ds", values="residual").loc[ids]
     residuals = res.loc[:, res.notna().all(axis=0)].to_numpy()
     # draws: the history's draw d (level and growth) times the model's sample path d
-    hist_draws = np.einsum("dyl,sl->dsy", cube.draws, S.toarray())  # (draws, series, history years)
+    d_, y_, l_ = cube.draws.shape
+    hist_draws = np.asarray(S @ cube.draws.reshape(d_ * y_, l_).T).reshape(n, d_, y_).transpose(1, 0, 2)  # (draws, series, years)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_p = np.log(np.where(hist > 0, hist, np.nan))
         log_d = np.log(np.where(hist_draws > 0, hist_draws, np.nan))
