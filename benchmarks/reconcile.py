@@ -230,6 +230,7 @@ def run_hf(label: str, size: str, outfile: str) -> dict:
     y_hat_ins = mk.fitted[mk.nested_rows] if nested else mk.fitted
     tags = mk.tags_nested if nested else mk.tags
     base = _status()["VmRSS"]
+    _reset_peak()
     t0 = time.perf_counter()
     S_in = S if sparse_cls else S.toarray()
     cls = getattr(hm, cls_name)
