@@ -301,7 +301,7 @@ def dense_gls_with_claims(S, W, y, rows):
     return x.reshape(Hh, m).T
 
 
-@pytest.mark.parametrize("method", ["ols", "mint_shrink"])
+@pytest.mark.parametrize("method", ["wls_var", "mint_shrink"])
 def test_claims_enter_as_weighted_rows_exactly(method):
     from marketcube.solve.project import Claim
 
@@ -344,14 +344,15 @@ def test_claims_with_nonnegative_bound_are_the_constrained_optimum():
     m = S.shape[1]
     y_hat[-m:][:5] = -30.0  # bottom forecasts that pull some reconciled values below zero
     claims = [Claim("total", ((0, 1, 1.0),), float(y_hat[0, 1]) * 0.9, float(y_hat[0, 1]) * 0.02)]
-    r = reconcile(y_hat, S, "ols", claims=claims, nonnegative=True)
+    r = reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, nonnegative=True)
     assert r.bottom.min() >= 0.0 and r.active_set_passes > 0
     # KKT on the stacked problem: gradient >= 0 where b = 0 and = 0 where b > 0
     Sd = S.toarray()
     vec = np.zeros(m * H)
     vec[1 * m + np.arange(m)] = 1.0
-    N = np.kron(np.eye(H), Sd.T @ Sd) + np.outer(vec, vec) / claims[0].sd ** 2
-    rhs = (Sd.T @ y_hat).T.reshape(-1) + vec * claims[0].value / claims[0].sd ** 2
+    Wi = np.diag(1.0 / (np.mean(e**2, axis=1) + 2e-8))
+    N = np.kron(np.eye(H), Sd.T @ Wi @ Sd) + np.outer(vec, vec) / claims[0].sd ** 2
+    rhs = (Sd.T @ Wi @ y_hat).T.reshape(-1) + vec * claims[0].value / claims[0].sd ** 2
     x = r.bottom.T.reshape(-1)
     g = N @ x - rhs
     scale = np.abs(rhs).max()
@@ -363,12 +364,14 @@ def test_claims_need_a_projection_and_valid_terms():
     from marketcube.solve.project import Claim
 
     y_hat, _ = data(GROUPED)
-    with pytest.raises(ValueError, match="rule"):
-        reconcile(y_hat, GROUPED, "bottom_up", claims=[Claim("c", ((0, 0, 1.0),), 1.0, 1.0)])
+    y_hat, e = data(GROUPED)
+    for method in ("bottom_up", "ols", "wls_struct"):
+        with pytest.raises(ValueError, match="not variances"):
+            reconcile(y_hat, GROUPED, method, claims=[Claim("c", ((0, 0, 1.0),), 1.0, 1.0)])
     with pytest.raises(ValueError, match="forecast period 99"):
-        reconcile(y_hat, GROUPED, "ols", claims=[Claim("c", ((0, 99, 1.0),), 1.0, 1.0)])
+        reconcile(y_hat, GROUPED, "wls_var", residuals=e, claims=[Claim("c", ((0, 99, 1.0),), 1.0, 1.0)])
     with pytest.raises(ValueError, match="sd"):
-        reconcile(y_hat, GROUPED, "ols", claims=[Claim("c", ((0, 0, 1.0),), 1.0, 0.0)])
+        reconcile(y_hat, GROUPED, "wls_var", residuals=e, claims=[Claim("c", ((0, 0, 1.0),), 1.0, 0.0)])
 
 
 # ---------------------------------------------------------------- intervals from sample paths

@@ -45,7 +45,8 @@ No dense n x n or n x m matrix is built, and one code path runs at every size:
 
 Claims about forecast periods (``Claim``: a published size for a year, a CAGR that runs past the
 base year, about any set of bottom series) are extra rows of the GLS objective with weight
-``1 / sd^2``, entered by the Woodbury identity on top of the solve (a few columns more); each
+``1 / sd^2``, for the methods whose ``W`` is an error covariance (``wls_var``, ``mint_shrink``;
+OLS's and WLS-struct's weights have no unit, so a claim's weight beside them would be arbitrary), entered by the Woodbury identity on top of the solve (a few columns more); each
 comes back with its fitted value, standardised residual and verdict (``ClaimFit``).
 
 Non-negative mode solves the same GLS objective with ``b >= 0`` exactly (an active-set method
@@ -87,6 +88,7 @@ __all__ = [
 
 METHODS = ("bottom_up", "ols", "wls_struct", "wls_var", "mint_shrink", "top_down")
 GLS_METHODS = ("ols", "wls_struct", "wls_var", "mint_shrink")
+VARIANCE_METHODS = ("wls_var", "mint_shrink")  # W is an error covariance, in the forecasts' squared unit
 RIDGE = 2e-8  # hierarchicalforecast's floor on the covariance diagonal (and wls_var's addend)
 SS_EPS = 2e-8  # hierarchicalforecast's guard in the Schafer-Strimmer standardisation and ratio
 TOL = 1e-13  # CG stops at this relative residual (then checks the true residual): exact to ~1e-12
@@ -772,8 +774,12 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims) -> Reco
         raise ValueError(f"y_hat has NaN or infinite forecasts in rows {rows[:5].tolist()}")
     if residuals is not None:
         _residuals(residuals, h.n_series, method)
-    if claims and method not in GLS_METHODS:
-        raise ValueError(f"claims enter as weighted rows of a projection; {method!r} is a rule, use one of {GLS_METHODS}")
+    if claims and method not in VARIANCE_METHODS:
+        raise ValueError(
+            f"claims enter as rows weighted by 1/sd^2, which only means something next to series weighted by "
+            f"their error variance: use one of {VARIANCE_METHODS}, not {method!r} (its weights are not variances, "
+            "so the claims would outweigh or vanish beside the forecasts by an arbitrary factor)"
+        )
 
     shrink, iters, passes, fits = None, 0, 0, ()
     if method == "bottom_up":

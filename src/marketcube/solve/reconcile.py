@@ -34,14 +34,13 @@ from .evidence import SEED, SIGMA_GROWTH, SIGMA_LOG, Triangulation
 
 __all__ = ["reconcile", "Reconciled", "METHOD"]
 
-# WLS with variance scaling. On the reconciliation benchmark's synthetic markets no projection was
-# the most accurate at every size (mean over levels of the error against the truth: OLS best at 10k
-# and 50k bottom series, WLS-var at 1k; MinT-shrink, whose covariance needs more residuals than
-# short histories give, the least accurate at every size: benchmarks/results/reconcile.json). On
-# the CMO market, OLS and WLS-struct give a 2025 interval of the total narrower than the
-# triangulated 2024 one (80%: 28 against 50 USD bn), which a forecast must not (issue 4); WLS-var
-# keeps the history's uncertainty (58) and gives a 2024->2031 CAGR of 6.4%, inside the published
-# range. Why OLS and WLS-struct narrow the draws that much is not yet understood.
+# WLS with variance scaling: claims about forecast years are rows weighted by 1/sd^2, which only
+# means something beside series weighted by their own error variance (WLS-var, MinT). Of those two,
+# MinT-shrink needs more residuals than short histories give: on the reconciliation benchmark's
+# synthetic markets it was the least accurate projection at every size (benchmarks/reconcile.py).
+# (Without claims, OLS was the most accurate projection at 10k and 50k bottom series there and
+# WLS-var at 1k.) Note that the weights are one-step error variances, so claims about far years
+# weigh a little less than the forecasts' growing error would justify: conservative.
 METHOD = "wls_var"
 
 
