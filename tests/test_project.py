@@ -286,14 +286,16 @@ def test_property_coherent_and_idempotent_on_random_grouped_hierarchies(problem)
 # ---------------------------------------------------------------- claims about forecast periods
 
 
-def dense_gls_with_claims(S, W, y, rows):
-    """Textbook stacked GLS: every horizon's series plus claim rows (coef vector over vec(b), value, sd)."""
+def dense_gls_with_claims(S, W, y, rows, k=None):
+    """Textbook stacked GLS: every horizon's series (weights k_t W) plus claim rows (coef vector over
+    vec(b), value, sd)."""
     Sd = S.toarray()
     n, m = Sd.shape
     Hh = y.shape[1]
+    k = np.ones(Hh) if k is None else k
     Wi = np.linalg.inv(W)
-    N = np.kron(np.eye(Hh), Sd.T @ Wi @ Sd)
-    r = (Sd.T @ Wi @ y).T.reshape(-1)
+    N = np.kron(np.diag(1 / k), Sd.T @ Wi @ Sd)
+    r = ((Sd.T @ Wi @ y) / k).T.reshape(-1)
     for c, v, sd in rows:
         N += np.outer(c, c) / sd**2
         r += c * v / sd**2
@@ -301,8 +303,9 @@ def dense_gls_with_claims(S, W, y, rows):
     return x.reshape(Hh, m).T
 
 
+@pytest.mark.parametrize("k", [None, np.arange(1.0, H + 1)], ids=["one-step weights", "weights growing with the horizon"])
 @pytest.mark.parametrize("method", ["wls_var", "mint_shrink"])
-def test_claims_enter_as_weighted_rows_exactly(method):
+def test_claims_enter_as_weighted_rows_exactly(method, k):
     from marketcube.solve.project import Claim
 
     S = GROUPED
@@ -314,7 +317,7 @@ def test_claims_enter_as_weighted_rows_exactly(method):
         Claim("growth 5 over 2", ((0, 5, 1.0), (0, 2, -1.1**3)), 0.0, 0.02 * total),  # a CAGR between two periods
         Claim("first three bottom series", ((np.array([0, 1, 2]), 0, 1.0),), 40.0, 4.0),
     ]
-    r = reconcile(y_hat, S, method, residuals=e, claims=claims)
+    r = reconcile(y_hat, S, method, residuals=e, claims=claims, horizon_scale=k)
     Sd = S.toarray()
     rows = []
     for c in claims:
@@ -323,7 +326,7 @@ def test_claims_enter_as_weighted_rows_exactly(method):
             cols = np.flatnonzero(Sd[target]) if isinstance(target, int) else target
             vec[t * m + cols] += coef
         rows.append((vec, c.value, c.sd))
-    expect = dense_gls_with_claims(S, dense_W(S, method, e), y_hat, rows)
+    expect = dense_gls_with_claims(S, dense_W(S, method, e), y_hat, rows, k)
     assert rel(r.bottom, expect) < 1e-9
     assert rel(S @ r.bottom, r.series) < 1e-12
     plain = reconcile(y_hat, S, method, residuals=e)
@@ -336,7 +339,8 @@ def test_claims_enter_as_weighted_rows_exactly(method):
         assert f.verdict == ("consistent" if abs(f.z) <= 2 else "in tension" if abs(f.z) <= 3 else "contradicted")
 
 
-def test_claims_with_nonnegative_bound_are_the_constrained_optimum():
+@pytest.mark.parametrize("k", [None, np.arange(1.0, H + 1)], ids=["one-step weights", "weights growing with the horizon"])
+def test_claims_with_nonnegative_bound_are_the_constrained_optimum(k):
     from marketcube.solve.project import Claim
 
     S = GROUPED
@@ -344,15 +348,16 @@ def test_claims_with_nonnegative_bound_are_the_constrained_optimum():
     m = S.shape[1]
     y_hat[-m:][:5] = -30.0  # bottom forecasts that pull some reconciled values below zero
     claims = [Claim("total", ((0, 1, 1.0),), float(y_hat[0, 1]) * 0.9, float(y_hat[0, 1]) * 0.02)]
-    r = reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, nonnegative=True)
+    r = reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, nonnegative=True, horizon_scale=k)
+    k = np.ones(H) if k is None else k
     assert r.bottom.min() >= 0.0 and r.active_set_passes > 0
     # KKT on the stacked problem: gradient >= 0 where b = 0 and = 0 where b > 0
     Sd = S.toarray()
     vec = np.zeros(m * H)
     vec[1 * m + np.arange(m)] = 1.0
     Wi = np.diag(1.0 / (np.mean(e**2, axis=1) + 2e-8))
-    N = np.kron(np.eye(H), Sd.T @ Wi @ Sd) + np.outer(vec, vec) / claims[0].sd ** 2
-    rhs = (Sd.T @ Wi @ y_hat).T.reshape(-1) + vec * claims[0].value / claims[0].sd ** 2
+    N = np.kron(np.diag(1 / k), Sd.T @ Wi @ Sd) + np.outer(vec, vec) / claims[0].sd ** 2
+    rhs = ((Sd.T @ Wi @ y_hat) / k).T.reshape(-1) + vec * claims[0].value / claims[0].sd ** 2
     x = r.bottom.T.reshape(-1)
     g = N @ x - rhs
     scale = np.abs(rhs).max()

@@ -570,9 +570,11 @@ class _Claims:
     identity on top of the GLS solve ``b0``: with ``F = A^-1 C'`` per horizon block (one solve of at
     most K x h columns, zero blocks skipped), ``M = Sigma + C F`` (K x K) and
     ``x0 = b0 + F Sigma^-1 v``, the answer is ``x = x0 - F M^-1 C x0``. K is small (published
-    forecasts about a market); F is bottom x h x K."""
+    forecasts about a market); F is bottom x h x K. With ``W_t = k_t W`` (``horizon_scale``), block
+    t of F is ``k_t A^-1 C_t'``; the forecasts' own answer ``b0`` does not change."""
 
-    def __init__(self, h: Hierarchy, claims: Sequence[Claim], n_h: int) -> None:
+    def __init__(self, h: Hierarchy, claims: Sequence[Claim], n_h: int, k: np.ndarray) -> None:
+        self.k = k
         m = h.n_bottom
         rows, cols, vals = [], [], []
         for k, c in enumerate(claims):
@@ -614,7 +616,7 @@ class _Claims:
         F = np.zeros((n_h, m, K))
         at = 0
         for t, nz in blocks:
-            F[t][:, nz] = X[:, at:at + nz.size]
+            F[t][:, nz] = X[:, at:at + nz.size] * self.k[t]
             at += nz.size
         self.F = F.reshape(n_h * m, K)
         self.M = la.cho_factor(np.diag(self.sd**2) + np.asarray(self.C @ self.F), lower=True)
@@ -642,22 +644,23 @@ class _Stacked:
     def __call__(self, V: np.ndarray) -> np.ndarray:
         m, n_h = self.cl.m, self.cl.n_h
         B = V[:, 0].reshape(n_h, m).T
-        out = self.A(B).T.reshape(-1, 1)
+        out = (self.A(B) / self.cl.k).T.reshape(-1, 1)
         return out + np.asarray(self.cl.C.T @ (self.w * np.asarray(self.cl.C @ V[:, 0])))[:, None]
 
     def diagonal(self) -> np.ndarray:
         C2 = self.cl.C.multiply(self.cl.C)
-        return np.tile(self.A.diagonal(), self.cl.n_h) + np.asarray(C2.T @ self.w).ravel()
+        d = self.A.diagonal()
+        return np.concatenate([d / kt for kt in self.cl.k]) + np.asarray(C2.T @ self.w).ravel()
 
 
-def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Sequence[Claim]
+def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Sequence[Claim], k: np.ndarray
          ) -> tuple[np.ndarray, int, int, "_Normal", _Claims | None]:
     A = _Normal(h, w)
     rhs = A.rhs(y)
     b, iters = _solve(A, rhs)
     cl = None
     if claims:
-        cl = _Claims(h, claims, y.shape[1])
+        cl = _Claims(h, claims, y.shape[1], k)
         iters += cl.prepare(A)
         b = cl.apply(b[:, None, :], cl.v[:, None])[:, 0, :]
     if not nonnegative or np.all(b >= 0):
@@ -666,7 +669,7 @@ def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Seq
         b, iters, passes = _nonnegative(A, A.diagonal(), rhs, b, iters)
         return b, iters, passes, A, cl
     op = _Stacked(A, cl)
-    rhs_vec = rhs.T.reshape(-1, 1) + np.asarray(cl.C.T @ (cl.v / cl.sd**2))[:, None]
+    rhs_vec = (rhs / k).T.reshape(-1, 1) + np.asarray(cl.C.T @ (cl.v / cl.sd**2))[:, None]
     x, iters, passes = _nonnegative(op, op.diagonal(), rhs_vec, b.T.reshape(-1, 1), iters)
     return x[:, 0].reshape(y.shape[1], h.n_bottom).T, iters, passes, A, cl
 
@@ -739,6 +742,7 @@ def reconcile(
     nonnegative: bool = False,
     levels: Sequence[Sequence[int]] | None = None,
     claims: Sequence[Claim] = (),
+    horizon_scale: Sequence[float] | None = None,
 ) -> Reconciliation:
     """Reconcile base forecasts ``y_hat`` (n_series x h, or n_series) over the summing matrix S.
 
@@ -746,7 +750,10 @@ def reconcile(
     ``wls_var`` and ``mint_shrink``. ``levels``: row indices per level, top to bottom, needed by
     ``top_down`` (or pass a ``Hierarchy`` built with them). ``claims``: statements about the forecast
     periods (``Claim``), extra weighted rows of the GLS methods, each returned with its fit and
-    verdict. Returns every series and the bottom series, in y_hat's unit, coherent to rounding;
+    verdict. ``horizon_scale``: k_t > 0 per forecast period, the weights of period t being ``k_t W``
+    (W is estimated from one-step residuals; an h-step error is larger, k_t = t for a random walk);
+    it changes nothing but how much the claims weigh beside the forecasts, period by period.
+    Returns every series and the bottom series, in y_hat's unit, coherent to rounding;
     ``intervals(result, paths)`` then reconciles sample paths with the same projection.
     BLAS runs on one thread inside (its products here are thin, n x r by r x k; two threads
     fighting over a busy two-core machine were slower than one).
@@ -754,10 +761,10 @@ def reconcile(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims)
+        return _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon_scale)
 
 
-def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims) -> Reconciliation:
+def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon_scale) -> Reconciliation:
     if method not in METHODS:
         raise ValueError(f"unknown reconciliation method {method!r}; choose one of {METHODS}")
     h = S if isinstance(S, Hierarchy) else hierarchy(S, levels)
@@ -795,7 +802,10 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims) -> Reco
     else:
         w = weights(h, method, residuals)
         shrink = w.shrinkage
-        b, iters, passes, A, cl = _gls(h, w, y, nonnegative, claims)
+        k = np.ones(y.shape[1]) if horizon_scale is None else np.asarray(horizon_scale, dtype=np.float64)
+        if k.shape != (y.shape[1],) or not np.all(np.isfinite(k) & (k > 0)):
+            raise ValueError(f"horizon_scale must be {y.shape[1]} positive numbers, one per forecast period, got {horizon_scale}")
+        b, iters, passes, A, cl = _gls(h, w, y, nonnegative, claims, k)
         if cl is not None:
             fitted = cl.fitted(b)
             z = (fitted - cl.v) / cl.sd

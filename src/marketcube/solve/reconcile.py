@@ -39,8 +39,7 @@ __all__ = ["reconcile", "Reconciled", "METHOD"]
 # MinT-shrink needs more residuals than short histories give: on the reconciliation benchmark's
 # synthetic markets it was the least accurate projection at every size (benchmarks/reconcile.py).
 # (Without claims, OLS was the most accurate projection at 10k and 50k bottom series there and
-# WLS-var at 1k.) Note that the weights are one-step error variances, so claims about far years
-# weigh a little less than the forecasts' growing error would justify: conservative.
+# WLS-var at 1k.)
 METHOD = "wls_var"
 
 
@@ -103,8 +102,16 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
     # reference implementation) cannot make the answer depend on the currency unit
     unit = float(history.total_usd_bn[-1]) or 1.0
     scaled = [project.Claim(c.id, c.terms, c.value / unit, c.sd / unit) for c in claims]
-    rec = project.reconcile(base.point / unit, base.S, METHOD, residuals=base.residuals / unit, nonnegative=True,
-                            claims=scaled)
+    # the weights are one-step residual variances; a forecast year's error is larger (the history's
+    # level and growth uncertainty, and the steps in between): k_t, the median over the series of the
+    # base paths' variance in year t over the series' weight, scales the weights of year t so that a
+    # claim weighs against the forecast's real uncertainty that year
+    resid = base.residuals / unit
+    weight = project.weights(project.hierarchy(base.S), METHOD, resid).diag
+    k = np.median(np.var(base.paths / unit, axis=0) / weight[:, None], axis=0)
+    k = np.maximum(k, 1.0)
+    rec = project.reconcile(base.point / unit, base.S, METHOD, residuals=resid, nonnegative=True, claims=scaled,
+                            horizon_scale=k)
     _, bottom = project.intervals(rec, base.paths / unit, (80, 95), seed=SEED + 2, keep_bottom=True)
     fc_draws = np.maximum(bottom.transpose(0, 2, 1).astype(np.float64), 0.0) * unit  # (draws, years, leaves)
     fits = tuple(project.ClaimFit(f.id, f.value * unit, f.fitted * unit, f.sd * unit, f.z, f.verdict) for f in rec.claims)
@@ -123,7 +130,9 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
         f"the base forecasts of all {n} series are projected onto forecasts that add up (generalised least squares "
         f"with variance scaling, WLS-var: weights from each series' in-sample residuals; non-negative), with "
         f"{len(claims)} claims about forecast years as extra weighted rows (under related definitions through the "
-        f"estimated ratios; each judged against the result in the evidence table); the draws of the forecast years are the base "
+        f"estimated ratios; each judged against the result in the evidence table), the forecasts' weights in each "
+        f"year scaled to their base paths' variance that year (x{k[0]:.3g} in {base.years[0]} to x{k[-1]:.3g} in "
+        f"{base.years[-1]} the one-step residual variance); the draws of the forecast years are the base "
         f"forecasts' joint sample paths, each projected the same way (claims redrawn from their sd per draw) and "
         f"floored at zero"
     )
