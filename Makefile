@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-## report: the built-in CMO market -> out/cmo/report.html and report.json
+## report: the built-in CMO market -> out/cmo/ (report.html, report.json, report.md, cube.parquet)
 report: $(STAMP)
 	$(VENV)/bin/marketcube report
 

@@ -36,6 +36,13 @@ class Format(str, Enum):
     json = "json"
 
 
+class ReportFormat(str, Enum):
+    json = "json"
+    html = "html"
+    md = "md"
+    parquet = "parquet"
+
+
 def _findings_table(findings: list[Finding]) -> Table:
     t = Table(show_lines=False, expand=False)
     t.add_column("severity", no_wrap=True)
@@ -95,15 +102,19 @@ def validate(
 def report(
     pack: Optional[Path] = typer.Argument(None, help="Market pack folder; the built-in CMO market when omitted."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: out/<market id>)."),
+    formats: Optional[list[ReportFormat]] = typer.Option(
+        None, "--format", "-f", help="Write only these (repeat the option): json, html, md, parquet. Default: all."
+    ),
 ) -> None:
-    """Run the whole flow on a pack and write report.html and report.json.
+    """Run the whole flow on a pack and write the report: report.json (the document model),
+    report.html (self-contained), report.md and cube.parquet (every series and year, long form).
 
     Example: marketcube report markets/cmo --out out/cmo
 
     A pack with error findings is refused (exit 1); warnings are listed in the report. A failed run
     leaves the output folder as it was.
     """
-    from .pipeline import publish, run
+    from .pipeline import FORMATS, publish, run
 
     try:
         with err.status("loading") as status:
@@ -117,7 +128,7 @@ def report(
         raise typer.Exit(1) from None
     target = out_dir or Path("out") / result.market.id
     try:
-        files = publish(result, target)
+        files = publish(result, target, tuple(f.value for f in formats) if formats else FORMATS)
     except OSError as e:
         err.print(f"[bold red]error:[/] cannot write the report to {escape(str(target))}: {escape(e.strerror or str(e))}")
         err.print("  fix: give --out a folder you can write to (not an existing file)", markup=False)

@@ -29,7 +29,7 @@ from .validate import validate
 
 __all__ = ["Run", "run", "publish", "default_pack", "FORMATS"]
 
-FORMATS = ("json", "html")
+FORMATS = ("json", "html", "md", "parquet")
 
 
 def default_pack() -> Path:
@@ -101,10 +101,18 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
 
 
 def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write the report files into ``out`` (created if needed), atomically; returns their paths."""
+    """Write the report files into ``out`` (created if needed), atomically; returns their paths.
+
+    ``formats``: any of json (report.json, the document model), html (report.html, self-contained),
+    md (report.md) and parquet (cube.parquet, every series and year in long form)."""
+    from .report.cube_table import write_parquet
     from .report.document import to_json
     from .report.html import render_html
+    from .report.markdown import render_markdown
 
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ValueError(f"unknown report format(s) {unknown}; choose from {FORMATS}")
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(20, "Not a directory", str(out))
@@ -112,14 +120,19 @@ def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) ->
     document = result.document
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        def text(make: Callable[[], str]) -> Callable[[Path], None]:
+            return lambda path: path.write_text(make(), encoding="utf-8")
+
         writers = {
-            "json": ("report.json", lambda: to_json(document)),
-            "html": ("report.html", lambda: render_html(document)),
+            "json": ("report.json", text(lambda: to_json(document))),
+            "html": ("report.html", text(lambda: render_html(document))),
+            "md": ("report.md", text(lambda: render_markdown(document))),
+            "parquet": ("cube.parquet", lambda path: write_parquet(result, path)),
         }
         names = []
         for fmt in formats:
-            name, make = writers[fmt]
-            (tmp / name).write_text(make(), encoding="utf-8")
+            name, write = writers[fmt]
+            write(tmp / name)
             names.append(name)
         out.mkdir(exist_ok=True)
         for name in names:

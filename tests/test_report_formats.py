@@ -1,0 +1,106 @@
+"""Markdown and Parquet outputs: the cube's parts add up in the file itself, the totals are the
+JSON's, and hostile pack text comes out inert."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from marketcube.pipeline import FORMATS, publish, run
+
+from .packs import CLAIMS_CSV, add_rows, write_pack
+
+HOSTILE = '<script>alert(1)</script> | # not a heading `code` *bold* [link](http://evil) =SUM(A1)'
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pack")
+    quote = HOSTILE.replace('"', '""')
+    claims = add_rows(CLAIMS_CSV, f'h1,beta,size,widgets,,,,2021,115,USD bn,,,,,low,"{quote}\nsecond line"')
+    result = run(write_pack(folder, claims_csv=claims))
+    out = tmp_path_factory.mktemp("out")
+    files = publish(result, out)
+    return result, out, files
+
+
+def test_every_format_is_written_by_default(published):
+    _, out, files = published
+    assert [f.name for f in files] == ["report.json", "report.html", "report.md", "cube.parquet"]
+    assert FORMATS == ("json", "html", "md", "parquet")
+    assert all((out / f.name).stat().st_size > 0 for f in files)
+
+
+def test_parquet_cube_adds_up_in_the_file_and_matches_the_json(published):
+    result, out, _ = published
+    con = duckdb.connect()
+    cube = con.execute(f"SELECT * FROM read_parquet('{out / 'cube.parquet'}')").df()
+    dims = [d.id for d in result.market.dimensions]
+    assert list(cube.columns) == ["year", *dims, "aggregate", "measure", "value", "unit", "lo80", "hi80", "lo95",
+                                  "hi95", "provenance", "period"]
+    total = cube[(cube[dims] == "*").all(axis=1)].set_index("year")["value"]
+    leaves = cube[~cube["aggregate"]].groupby("year")["value"].sum()
+    np.testing.assert_allclose(leaves.loc[total.index], total, rtol=1e-12)
+    doc = json.loads((out / "report.json").read_text())
+    json_total = {p["year"]: p["value"] for s in doc["series"] if s["dimension"] is None for p in s["values"]}
+    for year, value in total.items():
+        assert value == pytest.approx(json_total[year], rel=1e-12)
+    # every member of every dimension is also there, and its leaves add up to it
+    for dim in result.market.dimensions:
+        for member in dim.members:
+            rows = cube[(cube[dim.id] == member.id) & (cube[[d for d in dims if d != dim.id]] == "*").all(axis=1)]
+            assert len(rows) == len(result.cube.years), (dim.id, member.id)
+    assert (cube["lo95"] <= cube["lo80"] + 1e-12).all() and (cube["lo80"] <= cube["hi80"] + 1e-12).all()
+    assert (cube["hi80"] <= cube["hi95"] + 1e-12).all()
+    assert set(cube["provenance"]) <= {"sourced", "derived", "modelled", "assumed"}
+    assert set(cube["period"]) == {"history", "forecast"} and set(cube["unit"]) == {"USD bn"}
+
+
+def _unescaped_pipes(line: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def test_markdown_tables_hold_their_shape_and_hostile_text_is_inert(published):
+    _, out, _ = published
+    md = (out / "report.md").read_text()
+    assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "\n# not a heading" not in md and "[link](http://evil)" not in md
+    line = next(x for x in md.splitlines() if "not a heading" in x)
+    assert "second line" in line  # the quote's line break did not end the table row
+    # every row of every table has as many cell borders as its header
+    block: list[str] = []
+    for x in md.splitlines() + [""]:
+        if x.startswith("|"):
+            block.append(x)
+            continue
+        if block:
+            assert len({_unescaped_pipes(r) for r in block}) == 1, block[0]
+            block = []
+    for section in ("## Snapshot", "## 1. Market size by year", "## 2. Segments", "## 4. Evidence and consistency audit",
+                    "## 5. Methodology"):
+        assert section in md
+
+
+def test_format_option_picks_and_unknown_formats_are_refused(published, tmp_path):
+    result, _, _ = published
+    files = publish(result, tmp_path / "some", ("md", "parquet"))
+    assert sorted(p.name for p in (tmp_path / "some").iterdir()) == ["cube.parquet", "report.md"]
+    assert [f.name for f in files] == ["report.md", "cube.parquet"]
+    with pytest.raises(ValueError, match="unknown report format"):
+        publish(result, tmp_path / "bad", ("pdf",))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_cli_format_option(tmp_path):
+    pack = write_pack(tmp_path / "pack")
+    r = subprocess.run([sys.executable, "-m", "marketcube.cli", "report", str(pack), "--out", str(tmp_path / "o"),
+                        "-f", "md", "-f", "json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["report.json", "report.md"]
