@@ -24,7 +24,9 @@ HOSTILE = '<script>alert(1)</script> | # not a heading `code` *bold* [link](http
 def published(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pack")
     quote = HOSTILE.replace('"', '""')
-    claims = add_rows(CLAIMS_CSV, f'h1,beta,size,widgets,,,,2021,115,USD bn,,,,,low,"{quote}\nsecond line"')
+    claims = add_rows(CLAIMS_CSV, f'h1,beta,size,widgets,,,,2021,115,USD bn,,,,,low,"{quote}\nsecond line"',
+                      'h2,beta,size,widgets,,,,2021,116,USD bn,,,,,low,"=1+1"',
+                      'h3,beta,size,widgets,,,,2021,117,USD bn,,,,,low,"@SUM(A1:A2)"')
     result = run(write_pack(folder, claims_csv=claims))
     out = tmp_path_factory.mktemp("out")
     files = publish(result, out)
@@ -33,8 +35,8 @@ def published(tmp_path_factory):
 
 def test_every_format_is_written_by_default(published):
     _, out, files = published
-    assert [f.name for f in files] == ["report.json", "report.html", "report.md", "cube.parquet"]
-    assert FORMATS == ("json", "html", "md", "parquet")
+    assert [f.name for f in files] == ["report.json", "report.html", "report.md", "report.xlsx", "cube.parquet"]
+    assert FORMATS == ("json", "html", "md", "xlsx", "parquet")
     assert all((out / f.name).stat().st_size > 0 for f in files)
 
 
@@ -104,3 +106,36 @@ def test_cli_format_option(tmp_path):
                         "-f", "md", "-f", "json"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["report.json", "report.md"]
+
+
+def test_excel_pack_adds_up_in_its_own_sheets_and_keeps_text_as_text(published):
+    import zipfile
+
+    import openpyxl
+
+    result, out, _ = published
+    doc = json.loads((out / "report.json").read_text())
+    json_total = {p["year"]: p["value"] for s in doc["series"] if s["dimension"] is None for p in s["values"]}
+    wb = openpyxl.load_workbook(out / "report.xlsx")
+    for dim in result.market.dimensions:
+        ws = wb[f"By {dim.name}"[:31]]
+        rows = list(ws.iter_rows(values_only=True))
+        header, total_row, members = rows[0], rows[1], rows[2:]
+        assert total_row[0] == "Total"
+        for c in range(4, len(header)):
+            year = int(header[c].split()[0])
+            assert isinstance(total_row[c], float)  # numbers as numbers, not formulas
+            assert total_row[c] == pytest.approx(json_total[year], rel=1e-12)
+            top = sum(r[c] for r in members if not r[2])  # top-level members (no parent)
+            leaves = sum(r[c] for r in members if not r[3])  # leaf members
+            assert top == pytest.approx(total_row[c], rel=1e-9) and leaves == pytest.approx(total_row[c], rel=1e-9)
+    size = list(wb["Market size"].iter_rows(values_only=True))
+    assert size[0][1] == "Value (USD bn)"  # units in the header
+    claims = wb["Claims"]
+    quotes = {row[0].value: row[8] for row in claims.iter_rows(min_row=2)}
+    for cid, text in (("h2", "=1+1"), ("h3", "@SUM(A1:A2)")):
+        assert quotes[cid].value == text and quotes[cid].data_type == "s", cid  # text, never a formula
+    assert {"Sources", "Methodology", "Segments", "Summary"} <= set(wb.sheetnames)
+    with zipfile.ZipFile(out / "report.xlsx") as z:
+        charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
+    assert len(charts) >= 2  # native charts: the total, and the segments of every dimension with several tops

@@ -40,6 +40,7 @@ class ReportFormat(str, Enum):
     json = "json"
     html = "html"
     md = "md"
+    xlsx = "xlsx"
     parquet = "parquet"
 
 
@@ -103,11 +104,12 @@ def report(
     pack: Optional[Path] = typer.Argument(None, help="Market pack folder; the built-in CMO market when omitted."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: out/<market id>)."),
     formats: Optional[list[ReportFormat]] = typer.Option(
-        None, "--format", "-f", help="Write only these (repeat the option): json, html, md, parquet. Default: all."
+        None, "--format", "-f", help="Write only these (repeat the option): json, html, md, xlsx, parquet. Default: all."
     ),
 ) -> None:
     """Run the whole flow on a pack and write the report: report.json (the document model),
-    report.html (self-contained), report.md and cube.parquet (every series and year, long form).
+    report.html (self-contained), report.md, report.xlsx (the data pack) and cube.parquet (every
+    series and year, long form).
 
     Example: marketcube report markets/cmo --out out/cmo
 

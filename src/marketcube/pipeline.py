@@ -29,7 +29,7 @@ from .validate import validate
 
 __all__ = ["Run", "run", "publish", "default_pack", "FORMATS"]
 
-FORMATS = ("json", "html", "md", "parquet")
+FORMATS = ("json", "html", "md", "xlsx", "parquet")
 
 
 def default_pack() -> Path:
@@ -104,9 +104,11 @@ def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) ->
     """Write the report files into ``out`` (created if needed), atomically; returns their paths.
 
     ``formats``: any of json (report.json, the document model), html (report.html, self-contained),
-    md (report.md) and parquet (cube.parquet, every series and year in long form)."""
+    md (report.md), xlsx (report.xlsx, the data pack) and parquet (cube.parquet, every series and year
+    in long form)."""
     from .report.cube_table import write_parquet
     from .report.document import to_json
+    from .report.excel import write_excel
     from .report.html import render_html
     from .report.markdown import render_markdown
 
@@ -127,6 +129,7 @@ def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) ->
             "json": ("report.json", text(lambda: to_json(document))),
             "html": ("report.html", text(lambda: render_html(document))),
             "md": ("report.md", text(lambda: render_markdown(document))),
+            "xlsx": ("report.xlsx", lambda path: write_excel(document, path)),
             "parquet": ("cube.parquet", lambda path: write_parquet(result, path)),
         }
         names = []
