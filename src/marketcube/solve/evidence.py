@@ -24,6 +24,9 @@ not independent witnesses.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -275,15 +278,20 @@ def sensitivity(market: Market, evidence: Evidence, tri: Triangulation) -> list[
     full = float(sol.x.sum(axis=1)[-1])
     claim_source = {i.claim.id: i.claim.source for i in evidence.items}
     sources = np.array([claim_source.get(cid) or "" for cid in ep.claim_of])
-    rows = []
-    for source in sorted(set(sources) - {""}):
-        mask = sources == source
-        alt = core.solve(ep.problem, start=sol, passes=2, leave_out=mask)
-        without = float(alt.x.sum(axis=1)[-1])
-        rows.append({
-            "source": source, "publisher": market.sources[source].publisher, "claims": int(mask.sum()),
-            "total_without_usd_bn": without, "change": without / full - 1,
-        })
+    names = sorted(set(sources) - {""})
+
+    def without(source: str) -> float:
+        return float(core.solve(ep.problem, start=sol, passes=2, leave_out=sources == source).x.sum(axis=1)[-1])
+
+    # the solves are independent and spend their time in numpy and scipy, which release the GIL:
+    # on two cores two threads took the CMO pack's 45 solves from 9.2 s to 5.7 s, same numbers
+    with ThreadPoolExecutor(max_workers=max(1, min(len(names), os.cpu_count() or 1))) as pool:
+        totals = list(pool.map(without, names))
+    rows = [
+        {"source": source, "publisher": market.sources[source].publisher, "claims": int((sources == source).sum()),
+         "total_without_usd_bn": total, "change": total / full - 1}
+        for source, total in zip(names, totals)
+    ]
     return sorted(rows, key=lambda r: (-abs(r["change"]), r["source"]))
 
 
