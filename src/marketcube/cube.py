@@ -121,6 +121,14 @@ class Cube:
         rows = [self._selections.get(tuple(sorted(s))) for s in selections]
         return self._selections.matrix(rows)
 
+    def sums(self, S: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of an aggregation matrix (``aggregation``'s output, n x leaves) summed over the
+        cube: (point[n, year], draws[draw, n, year]), USD bn, by sparse products only."""
+        point = np.asarray(S @ self.value.T)
+        d, y, leaves = self.draws.shape
+        draws = np.asarray(S @ self.draws.reshape(d * y, leaves).T).reshape(S.shape[0], d, y).transpose(1, 0, 2)
+        return point, draws
+
     def series(self, selection: Selection) -> tuple[np.ndarray, np.ndarray]:
         """(point[year], draws[draw, year]) of one selection, USD bn."""
         s = self.aggregation([selection])

@@ -82,7 +82,7 @@ def forecast_cube(market: Market, history: History) -> BaseForecast:
     cube = history.cube
     selections = hierarchy_selections(market)
     S = cube.aggregation(selections)
-    hist = np.asarray(S @ cube.value.T)  # (series, history years)
+    hist, hist_draws = cube.sums(S)  # (series, history years), (draws, series, history years)
     n, n_years = hist.shape
     ids = [f"s{i}" for i in range(n)]
     years = list(history.years)
@@ -96,8 +96,6 @@ def forecast_cube(market: Market, history: History) -> BaseForecast:
     res = fc.residuals.pivot(index="unique_id", columns="ds", values="residual").loc[ids]
     residuals = res.loc[:, res.notna().all(axis=0)].to_numpy()
     # draws: the history's draw d (level and growth) times the model's sample path d
-    d_, y_, l_ = cube.draws.shape
-    hist_draws = np.asarray(S @ cube.draws.reshape(d_ * y_, l_).T).reshape(n, d_, y_).transpose(1, 0, 2)  # (draws, series, years)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_p = np.log(np.where(hist > 0, hist, np.nan))
         log_d = np.log(np.where(hist_draws > 0, hist_draws, np.nan))

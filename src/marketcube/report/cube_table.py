@@ -31,10 +31,8 @@ def cube_frame(run: Run) -> pd.DataFrame:
     cube, market = run.cube, run.market
     selections = hierarchy_selections(market)
     S = cube.aggregation(selections)
-    value = np.asarray(S @ cube.value.T)  # (series, years)
-    d, y, leaves = cube.draws.shape
-    draws = np.asarray(S @ cube.draws.reshape(d * y, leaves).T).reshape(len(selections), d, y)
-    lo95, lo80, hi80, hi95 = np.quantile(draws, [0.025, 0.10, 0.90, 0.975], axis=1)
+    value, draws = cube.sums(S)  # (series, years), (draws, series, years)
+    lo95, lo80, hi80, hi95 = np.quantile(draws, [0.025, 0.10, 0.90, 0.975], axis=0)
     sizes = np.diff(S.indptr)
     history = set(run.history.years)
     n, n_years = value.shape

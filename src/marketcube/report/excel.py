@@ -54,7 +54,7 @@ class _Writer:
             elif isinstance(v, bool):
                 ws.write_boolean(r, c, v)
             elif isinstance(v, (int, float)):
-                ws.write_number(r, c, float(v), fmt) if fmt else ws.write_number(r, c, float(v))
+                ws.write_number(r, c, float(v), fmt)
             else:
                 ws.write_string(r, c, str(v))
 

@@ -1,6 +1,6 @@
 """The report as Markdown (GitHub-flavoured tables) from the document model.
 
-Pack text is data: every piece of it goes through ``cell`` or ``text``, which escape what Markdown
+Pack text is data: every piece of it goes through ``text``, which escapes what Markdown
 or HTML would act on (``|`` would break a table, ``<script>`` would be markup, a backtick or an
 asterisk would format, a line break would end a table row), so hostile text comes out as text.
 Sizes are rounded to three significant digits for reading; report.json and the Parquet cube keep
@@ -15,7 +15,7 @@ from typing import Any
 
 from .html import MARK, fmt_bn, fmt_pct
 
-__all__ = ["render_markdown", "text", "cell"]
+__all__ = ["render_markdown", "text"]
 
 _SPECIAL = re.compile(r"([\\`*_\[\]|~$])")  # what formats, links or splits a table cell anywhere
 _LEADING = re.compile(r"^(\s*)([#>+-])")  # what starts a heading, quote or list at a line's start
@@ -29,10 +29,6 @@ def text(s: object) -> str:
     out = _SPECIAL.sub(r"\\\1", html.escape(raw, quote=False))
     out = _LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), out)
     return _NUMBERED.sub(lambda m: m.group(1) + "\\" + m.group(2), out)
-
-
-def cell(s: object) -> str:
-    return text(s)
 
 
 def _num(value: float | None, provenance: str | None = None) -> str:
@@ -97,7 +93,7 @@ def render_markdown(d: dict[str, Any]) -> str:
         lines += [f"### By {text(name).lower()}", ""]
         lines += _table(
             ["Member", f"{base} (USD bn)", f"Share {base}", f"{end} (USD bn)", f"Share {end}", "CAGR"],
-            [[("**" + cell(r["name"]) + "**") if r["is_aggregate"] else cell(r["name"]), fmt_bn(r["base_value"]),
+            [[("**" + text(r["name"]) + "**") if r["is_aggregate"] else text(r["name"]), fmt_bn(r["base_value"]),
               fmt_pct(r["base_share"]), fmt_bn(r["end_value"]), fmt_pct(r["end_share"]), fmt_pct(r["cagr"])]
              for r in seg],
             right={1, 2, 3, 4, 5},
@@ -111,20 +107,20 @@ def render_markdown(d: dict[str, Any]) -> str:
     lines += ["## 4. Evidence and consistency audit", ""]
     lines += _table(
         ["Claim", "Source", "Quote", "Claimed", "Fitted", "z", "Verdict"],
-        [[cell(c["id"]), cell(c["publisher"] or c["source"]), cell(c["quote"]),
+        [[text(c["id"]), text(c["publisher"] or c["source"]), text(c["quote"]),
           "–" if c["claimed"] is None else f"{c['claimed']:.4g}", "–" if c["fitted"] is None else f"{c['fitted']:.4g}",
-          "–" if c["residual_z"] is None else f"{c['residual_z']:.2f}", cell(c["verdict"])]
+          "–" if c["residual_z"] is None else f"{c['residual_z']:.2f}", text(c["verdict"])]
          for c in d["claims"]],
         right={3, 4, 5},
     )
     if d["findings"]:
         lines += ["### Validation findings", ""]
         lines += _table(["Severity", "Code", "Message"],
-                        [[cell(f.get("severity")), cell(f.get("code")), cell(f.get("message"))] for f in d["findings"]])
+                        [[text(f.get("severity")), text(f.get("code")), text(f.get("message"))] for f in d["findings"]])
     if d["sensitivity"]:
         lines += ["### Leave one source out", ""]
         lines += _table(["Source", "Publisher", "Claims", f"Total {base} without it (USD bn)", "Change"],
-                        [[cell(r["source"]), cell(r["publisher"]), str(r["claims"]), fmt_bn(r["total_without_usd_bn"]),
+                        [[text(r["source"]), text(r["publisher"]), str(r["claims"]), fmt_bn(r["total_without_usd_bn"]),
                           fmt_pct(r["change"])] for r in d["sensitivity"]],
                         right={2, 3, 4})
     lines += ["## 5. Methodology", ""]

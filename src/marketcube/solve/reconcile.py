@@ -107,10 +107,11 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
     # base paths' variance in year t over the series' weight, scales the weights of year t so that a
     # claim weighs against the forecast's real uncertainty that year
     resid = base.residuals / unit
-    weight = project.weights(project.hierarchy(base.S), METHOD, resid).diag
+    h = project.hierarchy(base.S)  # validated and planned once, for the weights and the projection
+    weight = project.weights(h, METHOD, resid).diag
     k = np.median(np.var(base.paths / unit, axis=0) / weight[:, None], axis=0)
     k = np.maximum(k, 1.0)
-    rec = project.reconcile(base.point / unit, base.S, METHOD, residuals=resid, nonnegative=True, claims=scaled,
+    rec = project.reconcile(base.point / unit, h, METHOD, residuals=resid, nonnegative=True, claims=scaled,
                             horizon_scale=k)
     _, bottom = project.intervals(rec, base.paths / unit, (80, 95), seed=SEED + 2, keep_bottom=True)
     fc_draws = np.maximum(bottom.transpose(0, 2, 1).astype(np.float64), 0.0) * unit  # (draws, years, leaves)
