@@ -35,6 +35,7 @@ stated confidence says.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +57,11 @@ LEVERAGE_DRAWS = 40  # unit-noise draws that estimate each claim's leverage, up 
 LEVERAGE_SAMPLES = 400_000  # claims x draws: the leverage feeds only the dispersions (a quantile over
 # claims), whose sampling error shrinks with both, so a market of 40,000 claims needs only 10 draws
 DIRECT_MAX = 6000  # unknowns up to which the normal equations are factored directly
+REUSE_STEPS = 15  # conjugate-gradient steps a solve preconditioned by an earlier factorisation may take
+# before it factors its own matrix (a step costs about 1/30 of a factorisation on the CMO pack)
+REFRESH_STEPS = 6  # steps beyond which the next pass factors its own matrix instead (the old one has gone stale)
+REUSE_TOL = 1e-11  # relative residual, in the preconditioner's norm, at which such a solve stops: the
+# answer then equals the factored one to about that (the factored one is itself exact only to rounding)
 CONSISTENT, TENSION = 2.0, 3.0  # |z| thresholds after the dispersion: beyond 3 sd is the classical "cannot be noise"
 
 
@@ -126,6 +132,9 @@ class Solution:
     iterations: int = 0
     gradient_scale: float = 0.0  # the first pass's gradient size (inexact Gauss-Newton's yardstick)
     notes: list[str] = field(default_factory=list)
+    # small problems: a factorisation of the normal equations near ``x`` (at ``x`` and ``weight`` when
+    # draws were taken); a solve warm-started from this solution preconditions with it
+    factor: "_Factor | None" = field(default=None, repr=False, compare=False)
 
 
 def _place(rows: sp.csr_matrix, t: np.ndarray, n_leaves: int, n_cols: int) -> sp.csr_matrix:
@@ -328,13 +337,69 @@ class _Rows:
         self.shape = (C.shape[0], self.n + E.shape[1])
 
 
+class _Factor:
+    """A Cholesky factorisation of one pass's normal matrix (small problems), on that pass's scaled
+    columns, with the rows it was built from and the statements it kept.
+
+    A later pass, or a solve warm-started from the solution it belongs to, preconditions its own
+    normal equations with it: every row is a log relation on cells scaled by their current values,
+    so the scaled normal matrix changes little when the cells do, and conjugate gradients then
+    reach ``REUSE_TOL`` in a few steps, each far cheaper than a factorisation. Statements the later
+    solve leaves out (sensitivity analysis) are taken out of it exactly, by the Woodbury identity."""
+
+    def __init__(self, chol: tuple, A: "_Rows", col: np.ndarray, keep: np.ndarray | None) -> None:
+        self.chol, self.A, self.col, self.keep = chol, A, col, keep
+        self.size = chol[0].shape[0]
+
+    def _rows(self, index: np.ndarray) -> np.ndarray:
+        """Rows ``index`` of the scaled rows ``[(C S + D) col, E]`` (rows x unknowns), dense."""
+        A = self.A
+        head = (A.C[index] @ A.S + A.D[index]).toarray() * self.col
+        return np.hstack([head, A.E[index].toarray()])
+
+    def preconditioner(self, keep: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+        """``M^-1 V`` for M this normal matrix without the rows of statements that ``keep`` (1/0 per
+        statement) drops and this factorisation kept: ``(N - R^T R)^-1 = N^-1 + N^-1 R^T (I - R N^-1
+        R^T)^-1 R N^-1``. When the rest is nearly singular without them (a statement with leverage
+        near 1), M is N itself: still a good preconditioner, conjugate gradients then take one step
+        more per row."""
+        chol = self.chol
+
+        def plain(V: np.ndarray) -> np.ndarray:
+            return cho_solve(chol, V, check_finite=False)
+
+        if keep is None or self.keep is None or len(keep) != len(self.keep):
+            return plain
+        drop = np.flatnonzero((keep == 0) & (self.keep != 0))
+        if not len(drop):
+            return plain
+        R = self._rows(drop)
+        Z = plain(R.T)
+        capacitance = np.eye(len(drop)) - R @ Z
+        try:
+            cap = cho_factor(capacitance, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return plain
+        if np.min(np.abs(np.diag(cap[0]))) ** 2 < 1e-8:
+            return plain
+
+        def downdated(V: np.ndarray) -> np.ndarray:
+            Y = plain(V)
+            return Y + Z @ cho_solve(cap, R @ Y, check_finite=False)
+
+        return downdated
+
+
 class _Linear:
     """The weighted linear problem of one pass, on columns scaled by their current values (every
     cell column is then a relative change, of order one), solved through its normal equations.
 
-    Small problems (up to ``DIRECT_MAX`` unknowns) factor them once (Cholesky). Large ones use
-    conjugate gradients, on many right-hand sides at once for the draws, with the normal matrix
-    kept in pieces that are all sparse: ``S^T (C^T C) S + S^T (C^T D) + (D^T C) S + D^T D`` (and
+    Small problems (up to ``DIRECT_MAX`` unknowns) factor them (Cholesky), or, given an earlier
+    factorisation of a nearby problem (``reuse``: an earlier pass's, or the warm start's), first try
+    conjugate gradients preconditioned by it and factor only when ``REUSE_STEPS`` steps were not
+    enough. Large ones use conjugate gradients with a block preconditioner, on many right-hand sides
+    at once for the draws, with the normal matrix kept in pieces that are all sparse:
+    ``S^T (C^T C) S + S^T (C^T D) + (D^T C) S + D^T D`` (and
     the ratio/bias terms), so a product never passes through the rows (the priors alone have one
     a cell and a year) and never through ``C @ S`` (one claim about the whole market fills a dense
     row). The preconditioner is the normal matrix's blocks that join a leaf to itself across the
@@ -344,13 +409,15 @@ class _Linear:
     resolve in few steps. On the triangulation benchmark's 10,000-cell market it cuts the
     iterations of a solve from about 400 (diagonal of the claims only) to about 90."""
 
-    def __init__(self, A: _Rows, x0: np.ndarray, n_years: int, tol: float) -> None:
+    def __init__(self, A: _Rows, x0: np.ndarray, n_years: int, tol: float, *, reuse: _Factor | None = None,
+                 keep: np.ndarray | None = None) -> None:
         n = len(x0)
-        n_extra = A.shape[1] - n
         big = max(1.0, float(np.max(x0)))
         self.col = np.maximum(x0, 1e-9 * big)
         self.n, self.tol, self.A = n, tol, A
-        self.chol = None
+        self.factor: _Factor | None = None
+        self.keep = keep
+        self.steps = 0  # conjugate-gradient steps of the last solve preconditioned by ``reuse``
         col = sp.diags(self.col)
         S = (A.S @ col).tocsr()  # sums x cells, scaled
         Ct = A.C.T.tocsr()
@@ -362,18 +429,20 @@ class _Linear:
         self.F = (Ct @ A.E).tocsr()  # sums x extras
         self.DE = (Dp.T @ A.E).tocsr()  # cells x extras
         self.EE = (A.E.T @ A.E).toarray()
-        if A.shape[1] <= DIRECT_MAX:
-            # the same pieces, assembled (the rows themselves are dense where priors cite totals)
-            Sd = S.toarray()
-            GS = self.G @ Sd
-            top = Sd.T @ (self.H @ Sd) + GS + GS.T + self.DD.toarray()
-            side = Sd.T @ self.F.toarray() + self.DE.toarray()
-            normal = np.block([[top, side], [side.T, self.EE]])
-            normal[np.diag_indices_from(normal)] += 1e-12 * max(1.0, float(np.trace(normal)) / len(normal))
-            self.chol = cho_factor(normal, lower=True, check_finite=False)
-            return
         # the transposes only the conjugate-gradient products need
         self.St, self.Gt, self.Ft, self.DEt = (m.T.tocsr() for m in (S, self.G, self.F, self.DE))
+        self.ridge = 0.0
+        if A.shape[1] <= DIRECT_MAX:
+            # the direct path's ridge, also in the products, so that a preconditioned solve answers
+            # the same equations as a factored one
+            trace = float(S.multiply(self.H @ S).sum() + 2 * self.G.multiply(self.St).sum() + self.DD.diagonal().sum()
+                          + np.trace(self.EE))
+            self.ridge = 1e-12 * max(1.0, trace / A.shape[1])
+            self.reuse = reuse if reuse is not None and reuse.size == A.shape[1] else None
+            if self.reuse is None:
+                self._factorise()
+            return
+        self.reuse = None
         blocks = _leaf_blocks(A, self.col, n_years, self.H, self.G, self.DD)
         trace = np.einsum("lii->l", blocks)
         ridge = 1e-10 * np.where(trace > 0, trace, 1.0) / n_years
@@ -381,6 +450,35 @@ class _Linear:
         self.block_inv = np.linalg.inv(blocks)
         e_sq = np.diag(self.EE).copy()
         self.e_inv = 1.0 / np.where(e_sq > 0, e_sq, 1.0)
+
+    @property
+    def chol(self) -> tuple | None:
+        return None if self.factor is None else self.factor.chol
+
+    def _factorise(self) -> None:
+        """Assemble the normal matrix from its pieces and factor it. ``S`` stays sparse in every
+        product (``S^T (H S + G^T)`` is a sparse times a dense matrix: a dense ``S^T H S`` cost as
+        much as the factorisation); the rows themselves are dense where priors cite totals."""
+        n, m = self.n, self.A.shape[1]
+        Sd = self.S.toarray()
+        HS = self.H @ Sd
+        Gt = self.Gt.tocoo()
+        HS[Gt.row, Gt.col] += Gt.data
+        normal = np.empty((m, m))
+        top = normal[:n, :n]
+        top[...] = self.St @ HS
+        top += self.G @ Sd
+        DD = self.DD.tocoo()
+        top[DD.row, DD.col] += DD.data
+        side = self.St @ self.F.toarray()
+        DE = self.DE.tocoo()
+        side[DE.row, DE.col] += DE.data
+        normal[:n, n:] = side
+        normal[n:, :n] = side.T
+        normal[n:, n:] = self.EE
+        normal[np.diag_indices_from(normal)] += self.ridge
+        self.factor = _Factor(cho_factor(normal, lower=True, overwrite_a=True, check_finite=False), self.A, self.col,
+                              self.keep)
 
     def _normal(self, V: np.ndarray) -> np.ndarray:
         """``As^T As V``, without touching the rows."""
@@ -392,7 +490,10 @@ class _Linear:
         top += self.DD @ v
         top += self.DE @ e
         bottom = self.Ft @ w + self.DEt @ v + self.EE @ e
-        return np.concatenate([top, bottom])
+        out = np.concatenate([top, bottom])
+        if self.ridge:
+            out += self.ridge * V
+        return out
 
     def _rt(self, r: np.ndarray) -> np.ndarray:
         """``As^T r``."""
@@ -409,21 +510,30 @@ class _Linear:
         out[n:] = R[n:] * (self.e_inv if R.ndim == 1 else self.e_inv[:, None])
         return out
 
+    @property
+    def direct(self) -> bool:
+        return self.factor is not None or self.reuse is not None
+
     def _normal_solve(self, g: np.ndarray, tol: float, floor: float = 0.0) -> np.ndarray:
         """Solve ``As^T As du = g`` for one or many right-hand sides (columns of ``g``)."""
-        if self.chol is not None:
-            return cho_solve(self.chol, g, check_finite=False)
+        if self.factor is None and self.reuse is not None:
+            du, self.steps, _ = pcg(self._normal, self.reuse.preconditioner(self.keep), g, tol=REUSE_TOL, maxiter=REUSE_STEPS)
+            if self.steps < REUSE_STEPS:
+                return du
+            self._factorise()
+        if self.factor is not None:
+            return cho_solve(self.factor.chol, g, check_finite=False)
         return pcg(self._normal, self._precondition, g, tol=tol, maxiter=2000, floor=floor)[0]
 
     def solve(self, b: np.ndarray, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
         """The cells, the ratio/bias increments and the size of the gradient (its norm in the
         preconditioner's terms) for right-hand side ``b``; the solve stops at ``tol`` of that size
-        or at ``floor``, whichever is larger."""
+        or at ``floor``, whichever is larger (small problems: solved exactly)."""
         A = self.A
         # the current point is u = 1 on every cell column, 0 on the ratio/bias increments
         r0 = b - (A.C @ (A.S @ self.col) + A.D @ self.col)
         g = self._rt(r0)
-        size = float(np.sqrt(max(g @ self._precondition(g), 0.0))) if self.chol is None else float(np.linalg.norm(g))
+        size = float(np.linalg.norm(g)) if self.direct else float(np.sqrt(max(g @ self._precondition(g), 0.0)))
         du = self._normal_solve(g, self.tol, floor)
         # every row is linear in x / x^ ~ 1 + dlog x: take the step multiplicatively, so cells stay
         # positive, and at most a factor e a pass, so a far start cannot overshoot
@@ -434,11 +544,13 @@ class _Linear:
     def deviations(self, noise: np.ndarray) -> np.ndarray:
         """The cells' relative changes (cells x draws) that each column of row noise causes.
 
-        On the iterative path the draws are solved in single precision: at their tolerance it
-        changes nothing, and the sparse products, which are bound by memory, take a third of the
-        time."""
+        Small problems solve them with their own factorisation. On the iterative path the draws
+        are solved in single precision: at their tolerance it changes nothing, and the sparse
+        products, which are bound by memory, take a third of the time."""
         g = self._rt(noise)
-        if self.chol is not None:
+        if self.direct:
+            if self.factor is None:
+                self._factorise()
             return self._normal_solve(g, DRAW_TOL)[: self.n]
         single = copy.copy(self)
         for name in ("S", "St", "H", "G", "Gt", "DD", "F", "Ft", "DE", "DEt", "EE", "block_inv", "e_inv"):
@@ -539,10 +651,22 @@ def solve(
     BLAS runs on one thread here: every dense product and factorisation of the solver is small,
     and on a machine whose cores are busy, OpenBLAS's threads wait on each other (a Cholesky of
     441 unknowns took 262 ms with two threads on a loaded two-core machine, 1.8 ms with one)."""
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         return _solve(p, passes=passes, n_draws=n_draws, seed=seed, tol=tol, start=start, leave_out=leave_out)
+
+
+_BLAS: list = []
+
+
+def _blas():
+    """One threadpoolctl controller for the process: finding the BLAS libraries (reading the
+    process's memory map) cost 3.5 ms a solve, as long as a leave-one-out re-solve's linear algebra.
+    Made at the first solve, when numpy's and scipy's BLAS are loaded (both are imported above)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0]
 
 
 def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, start: Solution | None,
@@ -556,11 +680,16 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
     keep = np.ones(len(p.statements)) if leave_out is None else (~np.asarray(leave_out)).astype(float)
     weight = weight * keep
     scale = start.gradient_scale if start is not None else 0.0
+    factor = start.factor if start is not None else None
     for k in range(passes):
         A, b, _ = _system(p, st, x, log_ratio, log_bias, weight)
         # inexact Gauss-Newton: each pass's solve stops at ``tol`` of the first pass's gradient
-        # (of a cold start's, when warm), not of its own, which shrinks as the passes converge
-        x_new, step, size = _Linear(A, x, p.n_years, tol).solve(b, tol * scale)
+        # (of a cold start's, when warm), not of its own, which shrinks as the passes converge;
+        # small problems reuse the last factorisation while it preconditions well (see ``_Factor``)
+        linear = _Linear(A, x, p.n_years, tol, reuse=factor, keep=keep)
+        x_new, step, size = linear.solve(b, tol * scale)
+        # a factorisation that needed many steps has gone stale: the next pass factors its own
+        factor = linear.factor or (factor if linear.steps <= REFRESH_STEPS else None)
         scale = scale or size
         log_ratio = log_ratio + step[: p.n_ratios]
         log_bias = log_bias + step[p.n_ratios :]
@@ -576,12 +705,15 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
     s = p.statements
     evidence = ~s.prior & (s.kind != FLOOR)
     if n_draws:
+        # the draws' linear problem, at the solution: shared by the leverage and the draws, and its
+        # factorisation (small problems) kept for solves warm-started from this solution
+        A, _, n_claims = _system(p, st, x, log_ratio, log_bias, weight)
+        draws_linear = _Linear(A, x, p.n_years, DRAW_TOL, keep=keep)
         # leverage: how far a claim's own fitted value follows noise on the claims alone (the
         # variance of its fitted z over draws with unit noise on claim rows and none on priors);
         # a claim that alone pins its cells fits itself, so its raw residual understates the noise
         n_lev = int(np.clip(LEVERAGE_SAMPLES // max(1, int(evidence.sum())), 10, LEVERAGE_DRAWS))
-        lev = _deviations(p, st, x, log_ratio, log_bias, weight, n_lev, seed + 1, tol,
-                          np.ones(len(s)), priors_noise=False)
+        lev = _deviations(draws_linear, n_claims, n_lev, seed + 1, np.ones(len(s)), priors_noise=False)
         fitted = np.stack([standardised(p, st, x * (1.0 + d), log_ratio, log_bias) for d in lev])
         h = np.clip(np.var(fitted, axis=0), 0.0, 0.95)
         z_scale = z / np.sqrt(1.0 - h)
@@ -596,12 +728,14 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
     for kind in (SIZE, SHARE, GROWTH):
         m = evidence & (s.kind == kind)
         by_kind[kind] = _dispersion(z_scale[m]) if m.sum() >= MIN_FOR_DISPERSION else dispersion
-    sol = Solution(x.reshape(p.n_years, st.L), log_ratio, log_bias, z, weight, dispersion, by_kind, iterations=k + 1, gradient_scale=scale)
+    sol = Solution(x.reshape(p.n_years, st.L), log_ratio, log_bias, z, weight, dispersion, by_kind, iterations=k + 1,
+                   gradient_scale=scale, factor=factor)
     if n_draws:
         # pooled over kinds: one kind alone gives too few points in the tails
         scale = np.where(s.prior, 1.0, _dispersion(z_scale[evidence], tails=True))
-        dev = _deviations(p, st, x, log_ratio, log_bias, weight, n_draws, seed, tol, scale)
+        dev = _deviations(draws_linear, n_claims, n_draws, seed, scale)
         sol.draws = (x[None, :] * np.maximum(1.0 + dev, 0.01)).reshape(n_draws, p.n_years, st.L)
+        sol.factor = draws_linear.factor or factor
     return sol
 
 
@@ -617,21 +751,22 @@ def _dispersion(z: np.ndarray, tails: bool = False) -> float:
     return float(max(1.0, 1.482602218505602 * np.median(np.abs(z))))
 
 
-def _deviations(p, st, x, log_ratio, log_bias, weight, n_draws, seed, tol, claim_scale, priors_noise: bool = True) -> np.ndarray:
+def _deviations(linear: _Linear, n_claims: int, n_draws: int, seed: int, claim_scale: np.ndarray,
+                priors_noise: bool = True) -> np.ndarray:
     """Randomize-then-optimize with unit noise: each draw re-solves the weighted linear problem
-    with every right-hand side perturbed by its own (unit) noise; returns the relative deviation
-    of every cell from the unperturbed solution, (draws, cells). Deviations are linear in the
-    noise, and each claim row's noise is scaled by its kind's dispersion; they are
-    applied as x (1 + dev), not x exp(dev), so that an aggregate's draws centre on its point."""
-    A, b, n_claims = _system(p, st, x, log_ratio, log_bias, weight)
+    (``linear``, at the solution) with every right-hand side perturbed by its own (unit) noise;
+    returns the relative deviation of every cell from the unperturbed solution, (draws, cells).
+    Deviations are linear in the noise, and each claim row's noise is scaled by its kind's
+    dispersion; they are applied as x (1 + dev), not x exp(dev), so that an aggregate's draws
+    centre on its point."""
+    n_rows = linear.A.shape[0]
     rng = np.random.default_rng(seed)
-    scale = np.ones(len(b)) if priors_noise else np.zeros(len(b))
+    scale = np.ones(n_rows) if priors_noise else np.zeros(n_rows)
     scale[:n_claims] = claim_scale
-    linear = _Linear(A, x, p.n_years, DRAW_TOL)
-    out = np.empty((n_draws, st.n))
+    out = np.empty((n_draws, linear.n))
     for lo in range(0, n_draws, DRAW_BATCH):
         hi = min(n_draws, lo + DRAW_BATCH)
-        noise = rng.standard_normal((hi - lo, len(b))) * scale
+        noise = rng.standard_normal((hi - lo, n_rows)) * scale
         out[lo:hi] = linear.deviations(np.ascontiguousarray(noise.T)).T
     return out
 
