@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-## report: the built-in CMO market -> out/cmo/ (report.html, report.json, report.md, report.xlsx, cube.parquet)
+## report: the built-in CMO market -> out/cmo/ (report.html, report.pdf, report.json, report.md, report.xlsx, cube.parquet)
 report: $(STAMP)
 	$(VENV)/bin/marketcube report
 

@@ -44,8 +44,8 @@ def test_report_prints_headline_and_paths(pack: Path, tmp_path: Path) -> None:
     # the 5% history carried on, damped (see test_pipeline.test_consistent_evidence_is_recovered)
     cagr = re.search(r"CAGR 2022->2026 \(4 periods\): (-?[0-9.]+)%", lines[3])
     assert cagr and 2.5 <= float(cagr.group(1)) <= 5.0
-    names = ("report.json", "report.html", "report.md", "report.xlsx", "cube.parquet")
-    assert lines[-5:] == [f"  wrote {tmp_path / 'o' / name}" for name in names]
+    names = ("report.json", "report.html", "report.pdf", "report.md", "report.xlsx", "cube.parquet")
+    assert lines[-6:] == [f"  wrote {tmp_path / 'o' / name}" for name in names]
     assert "\x1b[" not in r.stdout  # no escape codes when not a terminal
 
 

@@ -98,7 +98,7 @@ def test_the_2017_cdmo_figure_is_not_dragging_the_market(cmo) -> None:
 
 def test_html_lists_findings_with_their_quotes(cmo) -> None:
     _, doc, html = cmo
-    assert 'id="findings"' in html
+    assert 'id="table-findings"' in html
     mixed = next(f for f in doc["findings"] if f["code"] == "SHARE-MIXED-LEVELS")
     assert mixed["quotes"], "the seed's regional shares carry their quote"
     import html as h

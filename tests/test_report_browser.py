@@ -1,8 +1,10 @@
-"""The HTML report in real headless Chromium (Debian's, driven by Playwright): self-contained,
-pack text shown as text, readable on a phone."""
+"""The HTML report in real headless Chromium (Debian's, driven by Playwright): self-contained, no
+console error, pack text shown as text, readable on a phone and on a wide screen, interactive
+charts (a tooltip on hover) and sortable tables. Screenshots are kept in out/test-artifacts/."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -10,11 +12,14 @@ import pytest
 
 from marketcube.pipeline import publish, run
 
+from .conftest import CMO, REPO
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARTIFACTS = REPO / "out" / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -29,41 +34,90 @@ def browser():
         b.close()
 
 
-def _open(browser, html: Path, width: int):
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    requests: list[str] = []
-    dialogs: list[str] = []
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(html.resolve().as_uri())
-    page.wait_for_load_state("load")
-    return page, requests, dialogs
+@pytest.fixture(scope="module")
+def cmo_html(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cmo")
+    publish(run(CMO), out, ("json", "html"))
+    return out / "report.html"
+
+
+class Page:
+    def __init__(self, browser, html: Path, width: int) -> None:
+        self.page = browser.new_page(viewport={"width": width, "height": 900})
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(html.resolve().as_uri())
+        self.page.wait_for_load_state("load")
+        # every chart drawn (vega-embed renders asynchronously)
+        self.page.wait_for_function(
+            "document.querySelectorAll('.chart').length === document.querySelectorAll('.chart svg.marks').length")
+
+    def outside(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith("file://")]
 
 
 def test_report_is_self_contained_and_pack_text_is_data(browser, pack: Path, tmp_path: Path) -> None:
     result = run(pack)
-    publish(result, tmp_path / "out")
-    page, requests, dialogs = _open(browser, tmp_path / "out" / "report.html", 1200)
-    assert [u for u in requests if not u.startswith("file://")] == []
-    assert dialogs == []  # the narrative's <script> did not run
-    assert "<script>alert(1)</script> is text, not markup." in page.inner_text("main")
-    assert page.title().startswith("Widget Market")
-    headline = page.inner_text(".headline")
-    assert "122" in headline and f"{100 * result.analysis.headline.cagr:.1f}%" in headline
-    page.close()
+    publish(result, tmp_path / "out", ("json", "html"))
+    p = Page(browser, tmp_path / "out" / "report.html", 1200)
+    assert p.outside() == [] and p.errors == []
+    assert p.dialogs == []  # the narrative's <script> did not run
+    assert "<script>alert(1)</script> is text, not markup." in p.page.inner_text("main")
+    assert p.page.title().startswith("Widget Market")
+    snapshot = p.page.inner_text("#snapshot .facts")
+    assert "122" in snapshot and f"{100 * result.analysis.headline.cagr:.1f}%" in snapshot
+    p.page.close()
 
 
-def test_cmo_report_reads_on_a_phone(browser, tmp_path: Path) -> None:
-    from .conftest import CMO
-
-    publish(run(CMO), tmp_path / "out")
-    page, requests, _ = _open(browser, tmp_path / "out" / "report.html", 390)
-    assert [u for u in requests if not u.startswith("file://")] == []
+@pytest.mark.parametrize("width", [390, 1440])
+def test_cmo_report_fits_a_phone_and_a_wide_screen(browser, cmo_html: Path, width: int) -> None:
+    p = Page(browser, cmo_html, width)
+    assert p.outside() == [], "a request left the machine"
+    assert p.errors == [], p.errors
     # wide tables scroll inside their own box; the page itself does not scroll sideways
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    shot = tmp_path / "phone.png"
-    page.screenshot(path=str(shot))
+    assert p.page.evaluate("document.documentElement.scrollWidth") <= width
+    titles = p.page.eval_on_selector_all("section > h2", "hs => hs.map(h => h.textContent)")
+    assert len([t for t in titles if t[0].isdigit()]) == 10
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"report-{width}.png"
+    p.page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
-    text = page.inner_text("#findings + p")
-    assert "warnings" in text
-    page.close()
+    # every chart has a text alternative
+    labels = p.page.eval_on_selector_all(".chart", "cs => cs.map(c => c.getAttribute('aria-label') || '')")
+    assert labels and all(len(x) > 40 for x in labels)
+    p.page.close()
+
+
+def test_chart_tooltip_appears_on_hover(browser, cmo_html: Path) -> None:
+    p = Page(browser, cmo_html, 1200)
+    point = p.page.locator("#chart-total .mark-symbol path").nth(3)
+    point.scroll_into_view_if_needed()
+    point.hover(force=True)
+    tooltip = p.page.locator("#vg-tooltip-element.visible")
+    tooltip.wait_for(state="visible", timeout=5000)
+    text = tooltip.inner_text()
+    assert "USD bn" in text and "80% low" in text
+    p.page.close()
+
+
+def test_header_click_sorts_its_table(browser, cmo_html: Path, tmp_path: Path) -> None:
+    doc = json.loads((cmo_html.parent / "report.json").read_text())
+    p = Page(browser, cmo_html, 1200)
+    table = "#table-geography-detail-shares"
+    col = [c["key"] for c in doc["tables"]["geography-detail-shares"]["columns"]].index("base")
+    values = f"""() => Array.from(document.querySelectorAll('{table} tbody tr'))
+                       .map(r => parseFloat(r.cells[{col}].getAttribute('data-v')))"""
+    before = p.page.evaluate(values)
+    header = p.page.locator(f"{table} thead th").nth(col)
+    header.locator("button").click()
+    ascending = p.page.evaluate(values)
+    assert ascending == sorted(before) and ascending != before
+    assert header.get_attribute("aria-sort") == "ascending"
+    header.locator("button").click()
+    assert p.page.evaluate(values) == sorted(before, reverse=True)
+    p.page.close()

@@ -35,8 +35,8 @@ def published(tmp_path_factory):
 
 def test_every_format_is_written_by_default(published):
     _, out, files = published
-    assert [f.name for f in files] == ["report.json", "report.html", "report.md", "report.xlsx", "cube.parquet"]
-    assert FORMATS == ("json", "html", "md", "xlsx", "parquet")
+    assert [f.name for f in files] == ["report.json", "report.html", "report.pdf", "report.md", "report.xlsx", "cube.parquet"]
+    assert FORMATS == ("json", "html", "pdf", "md", "xlsx", "parquet")
     assert all((out / f.name).stat().st_size > 0 for f in files)
 
 
@@ -96,7 +96,7 @@ def test_format_option_picks_and_unknown_formats_are_refused(published, tmp_path
     assert sorted(p.name for p in (tmp_path / "some").iterdir()) == ["cube.parquet", "report.md"]
     assert [f.name for f in files] == ["report.md", "cube.parquet"]
     with pytest.raises(ValueError, match="unknown report format"):
-        publish(result, tmp_path / "bad", ("pdf",))
+        publish(result, tmp_path / "bad", ("docx",))
     assert not (tmp_path / "bad").exists()
 
 

@@ -39,6 +39,7 @@ class Format(str, Enum):
 class ReportFormat(str, Enum):
     json = "json"
     html = "html"
+    pdf = "pdf"
     md = "md"
     xlsx = "xlsx"
     parquet = "parquet"
@@ -104,12 +105,12 @@ def report(
     pack: Optional[Path] = typer.Argument(None, help="Market pack folder; the built-in CMO market when omitted."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: out/<market id>)."),
     formats: Optional[list[ReportFormat]] = typer.Option(
-        None, "--format", "-f", help="Write only these (repeat the option): json, html, md, xlsx, parquet. Default: all."
+        None, "--format", "-f", help="Write only these (repeat the option): json, html, pdf, md, xlsx, parquet. Default: all."
     ),
 ) -> None:
     """Run the whole flow on a pack and write the report: report.json (the document model),
-    report.html (self-contained), report.md, report.xlsx (the data pack) and cube.parquet (every
-    series and year, long form).
+    report.html (self-contained), report.pdf, report.md, report.xlsx (the data pack) and
+    cube.parquet (every series and year, long form).
 
     Example: marketcube report markets/cmo --out out/cmo
 
@@ -130,7 +131,9 @@ def report(
         raise typer.Exit(1) from None
     target = out_dir or Path("out") / result.market.id
     try:
-        files = publish(result, target, tuple(f.value for f in formats) if formats else FORMATS)
+        with err.status("writing") as status:
+            files = publish(result, target, tuple(f.value for f in formats) if formats else FORMATS,
+                            progress=lambda name: status.update(f"writing {name}…"))
     except OSError as e:
         err.print(f"[bold red]error:[/] cannot write the report to {escape(str(target))}: {escape(e.strerror or str(e))}")
         err.print("  fix: give --out a folder you can write to (not an existing file)", markup=False)

@@ -29,7 +29,7 @@ from .validate import validate
 
 __all__ = ["Run", "run", "publish", "default_pack", "FORMATS"]
 
-FORMATS = ("json", "html", "md", "xlsx", "parquet")
+FORMATS = ("json", "html", "pdf", "md", "xlsx", "parquet")
 
 
 def default_pack() -> Path:
@@ -100,17 +100,19 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
     return Run(market, findings, evidence, history, base, cube, verdicts, analysis, methodology, sens)
 
 
-def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS,
+            progress: Callable[[str], None] = lambda s: None) -> list[Path]:
     """Write the report files into ``out`` (created if needed), atomically; returns their paths.
 
     ``formats``: any of json (report.json, the document model), html (report.html, self-contained),
-    md (report.md), xlsx (report.xlsx, the data pack) and parquet (cube.parquet, every series and year
-    in long form)."""
+    pdf (report.pdf, typst), md (report.md), xlsx (report.xlsx, the data pack) and parquet
+    (cube.parquet, every series and year in long form)."""
     from .report.cube_table import write_parquet
     from .report.document import to_json
     from .report.excel import write_excel
     from .report.html import render_html
     from .report.markdown import render_markdown
+    from .report.pdf import render_pdf
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -128,6 +130,7 @@ def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) ->
         writers = {
             "json": ("report.json", text(lambda: to_json(document))),
             "html": ("report.html", text(lambda: render_html(document))),
+            "pdf": ("report.pdf", lambda path: render_pdf(document, path)),
             "md": ("report.md", text(lambda: render_markdown(document))),
             "xlsx": ("report.xlsx", lambda path: write_excel(document, path)),
             "parquet": ("cube.parquet", lambda path: write_parquet(result, path)),
@@ -135,6 +138,7 @@ def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS) ->
         names = []
         for fmt in formats:
             name, write = writers[fmt]
+            progress(name)
             write(tmp / name)
             names.append(name)
         out.mkdir(exist_ok=True)

@@ -1,21 +1,31 @@
 """The report's document model: one plain structure every renderer reads (and report.json is).
 
 Numbers keep full precision here; renderers round for reading (three significant digits in prose).
-Nothing in the model depends on the clock, so the same inputs give byte-identical JSON.
+The one field that depends on the clock is ``run_date``: the date of ``SOURCE_DATE_EPOCH`` when it is
+set (the reproducible-builds convention), else today; with it set, the same inputs give
+byte-identical JSON.
+
+The model holds the data (claims, series, segments, ...) and, from ``report.sections``, the ten
+sections in reading order with every table and chart they show: renderers lay those out and
+compute nothing.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
+
+from .sections import build_sections
 
 if TYPE_CHECKING:
     from ..pipeline import Run
 
 __all__ = ["build_document", "to_json", "SCHEMA"]
 
-SCHEMA = "marketcube.report/1"
+SCHEMA = "marketcube.report/2"
 
 
 def _sel(selection) -> dict[str, str]:
@@ -64,10 +74,12 @@ def build_document(run: Run) -> dict[str, Any]:
             }
         )
     h = a.headline
-    return {
+    document = {
         "schema": SCHEMA,
         "code_version": run.code_version,
         "inputs_hash": m.inputs_hash,
+        "edition": f"{m.years.base_year} edition",
+        "run_date": run_date(),
         "market": {
             "id": m.id,
             "title": m.title,
@@ -161,6 +173,15 @@ def build_document(run: Run) -> dict[str, Any]:
         "narrative": [{"title": n.title, "paragraphs": list(n.paragraphs)} for n in m.narrative],
         "methodology": run.methodology,
     }
+    document.update(build_sections(run, document))
+    return document
+
+
+def run_date() -> str:
+    """ISO date of the run: SOURCE_DATE_EPOCH's when set (reproducible output), else today (UTC)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc) if epoch else dt.datetime.now(dt.timezone.utc)
+    return when.date().isoformat()
 
 
 def to_json(document: dict[str, Any]) -> str:

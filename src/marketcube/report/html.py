@@ -1,26 +1,30 @@
-"""Self-contained HTML from the document model (jinja2 with autoescaping: pack text is data)."""
+"""One self-contained HTML file from the document model (jinja2 with autoescaping: pack text is data).
+
+Charts are the document's Vega-Lite specifications drawn by vega-embed, whose code is inlined
+(``charts.javascript_bundle``), so the page makes no request to any other host; tables sort when a
+header is clicked; every number carries its provenance marker with a tooltip.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from importlib import resources
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
-__all__ = ["render_html", "fmt_bn", "fmt_pct"]
+from .charts import javascript_bundle, vega_lite
+from .fmt import MARK, PROVENANCE_NOTE, cell_text, fact_text, fmt_bn, fmt_pct
 
-MARK = {"sourced": "S", "derived": "D", "modelled": "M", "assumed": "A"}
-
-
-def fmt_bn(x: float | None) -> str:
-    """USD bn to three significant digits for reading."""
-    if x is None:
-        return "–"
-    return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+__all__ = ["render_html"]
 
 
-def fmt_pct(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None else f"{100 * x:.{digits}f}%"
+def _mark(cell: dict[str, Any]) -> Markup:
+    p = cell["p"]
+    ref = f" ({cell['ref']})" if cell.get("ref") else ""
+    return Markup('<sup class="p" title="{}">{}</sup>').format(p + ref, MARK[p])
 
 
 def _env() -> jinja2.Environment:
@@ -35,28 +39,23 @@ def _env() -> jinja2.Environment:
     )
     env.filters["bn"] = fmt_bn
     env.filters["pct"] = fmt_pct
-    env.globals["MARK"] = MARK
+    env.globals.update(MARK=MARK, PROVENANCE_NOTE=PROVENANCE_NOTE, cell_text=cell_text, fact=fact_text, mark=_mark)
     return env
 
 
+def _script_json(value: Any) -> Markup:
+    """JSON safe inside a <script> element: no '<' survives, so no '</script>' can end it early."""
+    return Markup(json.dumps(value, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c"))
+
+
 def render_html(document: dict[str, Any]) -> str:
-    d = document
-    years = d["years"]
-    shown = [y for y in years["history"] + years["forecast"] if y <= years["study_end"]]
-    total = d["series"][0]
-    by_dim: dict[str, list[dict]] = {}
-    for row in d["segments"]:
-        by_dim.setdefault(row["dimension"], []).append(row)
-    counts = {s: sum(1 for f in d["findings"] if f["severity"] == s) for s in ("error", "warning", "info")}
-    verdicts: dict[str, int] = {}
-    for c in d["claims"]:
-        verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
-    return _env().get_template("report.html.j2").render(
-        d=d,
-        shown=shown,
-        total={p["year"]: p for p in total["values"]},
-        by_dim=by_dim,
-        dim_names={x["id"]: x["name"] for x in d["dimensions"]},
-        counts=counts,
-        verdicts=dict(sorted(verdicts.items())),
-    )
+    specs = {}
+    for cid, chart in document["charts"].items():
+        spec = vega_lite(chart)
+        spec["width"] = "container"  # the chart follows its column, from a phone to a wide screen
+        spec["autosize"] = {"type": "fit-x", "contains": "padding"}
+        specs[cid] = spec
+    bundle = javascript_bundle()
+    if re.search(r"</script", bundle, re.IGNORECASE):
+        raise RuntimeError("the Vega bundle contains '</script' and cannot be inlined as it is")
+    return _env().get_template("report.html.j2").render(d=document, specs=_script_json(specs), bundle=Markup(bundle))

@@ -13,7 +13,7 @@ import html
 import re
 from typing import Any
 
-from .html import MARK, fmt_bn, fmt_pct
+from .fmt import MARK, fmt_bn, fmt_pct
 
 __all__ = ["render_markdown", "text"]
 

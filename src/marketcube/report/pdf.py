@@ -1,0 +1,102 @@
+"""The report as a designed PDF, made with typst (no browser): title page, contents, numbered
+sections, tables whose header repeats across pages, charts as vector SVG.
+
+Pack text is data here too: the template reads every string from a JSON file and places it as text;
+nothing from the pack is ever parsed as typst markup or code. Numbers are formatted by ``fmt``, the
+same rules as HTML and Markdown, before typst sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .charts import svgs
+from .fmt import MARK, PROVENANCE_NOTE, cell_text, fact_text
+
+__all__ = ["render_pdf", "pdf_view"]
+
+TEMPLATE = "report.typ"
+LONG_TEXT = 28  # a text column whose longest cell is longer than this gets a share of the free width
+
+
+def _cell(cell: Any, kind: str) -> dict[str, str]:
+    if isinstance(cell, dict):
+        return {"t": cell_text(cell, kind), "m": MARK[cell["p"]]}
+    return {"t": cell_text(cell, kind), "m": ""}
+
+
+def _table(t: dict[str, Any]) -> dict[str, Any]:
+    cols = t["columns"]
+    rows = [{"cells": [_cell(c, col["kind"]) for c, col in zip(r["cells"], cols)], "role": r["role"], "level": r["level"]}
+            for r in t["rows"]]
+    widths = []
+    for i, col in enumerate(cols):
+        longest = max([len(r["cells"][i]["t"]) for r in rows] + [len(col["label"])])
+        if col["kind"] == "text" and longest > LONG_TEXT:
+            widths.append(f"{min(longest, 200)}")  # a weight for a fraction of the free width
+        else:
+            widths.append("auto")
+    return {
+        "title": t["title"], "note": t["note"],
+        "header": [c["label"] for c in cols], "numeric": [c["kind"] != "text" for c in cols],
+        "widths": widths, "rows": rows,
+    }
+
+
+def pdf_view(document: dict[str, Any]) -> dict[str, Any]:
+    """What the typst template reads: the document's sections with every table's cells already
+    formatted (text and provenance mark) and charts by file name."""
+    sections = []
+    for s in document["sections"]:
+        blocks = []
+        for b in s["blocks"]:
+            if b["type"] == "table":
+                blocks.append({"type": "table", **_table(document["tables"][b["id"]])})
+            elif b["type"] == "chart":
+                c = document["charts"][b["id"]]
+                blocks.append({"type": "chart", "file": f"charts/{b['id']}.svg", "title": c["title"], "alt": c["alt"]})
+            elif b["type"] == "facts":
+                items = []
+                for f in b["items"]:
+                    value, detail = fact_text(f)
+                    items.append({"label": f["label"], "value": value, "detail": detail,
+                                  "m": MARK[f["cell"]["p"]] if "cell" in f else ""})
+                blocks.append({"type": "facts", "items": items})
+            else:
+                blocks.append(b)
+        sections.append({"number": s["number"], "title": s["title"], "blocks": blocks})
+    y = document["years"]
+    return {
+        "title": document["market"]["title"],
+        "subtitle": f"Market size, share and forecast {y['base_year']}–{y['study_end']}, by "
+                    + ", ".join(d["name"].lower() for d in document["dimensions"]),
+        "edition": document["edition"], "run_date": document["run_date"],
+        "inputs_hash": document["inputs_hash"], "code_version": document["code_version"],
+        "market_id": document["market"]["id"], "unit": document["unit"], "provenance_note": PROVENANCE_NOTE,
+        "sections": sections,
+        "sources": [{"id": s["id"], "text": " ".join(x for x in [s["publisher"] or "", f"({s['vintage']})" if s["vintage"] else "",
+                                                             s["title"] or "", s["url"] or ""] if x)}
+                    for s in document["sources"]],
+    }
+
+
+def render_pdf(document: dict[str, Any], path: Path) -> None:
+    """Write the PDF of ``document`` to ``path``."""
+    import typst
+
+    view = pdf_view(document)
+    charts = svgs(document["charts"])
+    with tempfile.TemporaryDirectory(prefix="marketcube-pdf-") as tmp:
+        root = Path(tmp)
+        (root / "charts").mkdir()
+        for cid, svg in charts.items():
+            (root / "charts" / f"{cid}.svg").write_text(svg, encoding="utf-8")
+        (root / "view.json").write_text(json.dumps(view, ensure_ascii=False), encoding="utf-8")
+        template = resources.files(__package__).joinpath(TEMPLATE).read_text(encoding="utf-8")
+        (root / TEMPLATE).write_text(template, encoding="utf-8")
+        pdf = typst.compile(str(root / TEMPLATE), root=str(root))
+    path.write_bytes(pdf)
