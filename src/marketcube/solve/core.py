@@ -35,12 +35,13 @@ stated confidence says.
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import cho_factor, cho_solve  # at import: thread limits reach only loaded BLAS libraries
+from scipy.linalg import cho_factor, cho_solve, lapack  # at import: thread limits reach only loaded BLAS libraries
 
 from ._cg import pcg
 
@@ -135,6 +136,9 @@ class Solution:
     # small problems: a factorisation of the normal equations near ``x`` (at ``x`` and ``weight`` when
     # draws were taken); a solve warm-started from this solution preconditions with it
     factor: "_Factor | None" = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "factor": None}  # a cache: not worth its megabytes in a pickle
 
 
 def _place(rows: sp.csr_matrix, t: np.ndarray, n_leaves: int, n_cols: int) -> sp.csr_matrix:
@@ -257,68 +261,78 @@ def _system(p, st, x, log_ratio, log_bias, weight):
     wg = w * gain
     n_s = len(s)
     n_sums = st.sums.shape[0]
-    rows = np.arange(n_s)
-    C = [sp.csr_matrix(
-        (np.concatenate([wg / a, -wg * c_par, -wg * c_t0]),
-         (np.concatenate([rows, rows, rows]), np.concatenate([st.i_sel, st.i_par, st.i_t0]))),
-        shape=(n_s, n_sums),
-    )]
     n_extra = p.n_ratios + p.n_families
-    rows, cols, vals = [], [], []
+    # every block's (row, column, value) triplets, then one sparse matrix each for C, D and E
+    # (building and stacking a matrix per block cost more than the rest of a pass)
+    C: list[tuple] = []
+    D: list[tuple] = []
+    E: list[tuple] = []
+    rows = np.arange(n_s)
+    C.append((np.concatenate([rows, rows, rows]), np.concatenate([st.i_sel, st.i_par, st.i_t0]),
+              np.concatenate([wg / a, -wg * c_par, -wg * c_t0])))
     for index, offset in ((s.definition, 0), (s.family, p.n_ratios)):
         ok = (index >= 0) & size
-        rows.append(np.flatnonzero(ok))
-        cols.append(index[ok] + offset)
-        vals.append(w[ok])  # d log(exp(rho + beta) S x) / d rho = 1
-    E = [sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_s, n_extra))]
-    D = [sp.csr_matrix((n_s, st.n))]
+        E.append((np.flatnonzero(ok), index[ok] + offset, w[ok]))  # d log(exp(rho + beta) S x) / d rho = 1
     rhs_all = [rhs * w]
+    n_rows = n_s
 
-    def add(c=None, d=None, e=None, b=None, n_rows=0):
-        """Append prior rows: ``c`` on the yearly totals (n_rows x Y), ``d`` on cells, ``e`` on extras."""
-        C.append(sp.hstack([sp.csr_matrix((n_rows, st.i_total)), c]) if c is not None else sp.csr_matrix((n_rows, n_sums)))
-        D.append(d if d is not None else sp.csr_matrix((n_rows, st.n)))
-        E.append(e if e is not None else sp.csr_matrix((n_rows, n_extra)))
+    def add(c=None, d=None, e=None, b=None, n=0):
+        """Append ``n`` prior rows: triplets ``c`` on the yearly totals (columns 0..Y-1), ``d`` on
+        cells, ``e`` on extras, each with rows counted from 0."""
+        nonlocal n_rows
+        for out, block, shift in ((C, c, st.i_total), (D, d, 0), (E, e, 0)):
+            if block is not None:
+                out.append((block[0] + n_rows, block[1] + shift, block[2]))
         rhs_all.append(b)
+        n_rows += n
 
     if n_extra:
         mu, tau = _ratio_prior(p)
         prior_sd = np.concatenate([tau, np.full(p.n_families, p.family_sd)])
         prior_mean = np.concatenate([mu, np.zeros(p.n_families)])
         current = np.concatenate([log_ratio, log_bias])
-        add(e=sp.diags(1.0 / prior_sd).tocsr(), b=(prior_mean - current) / prior_sd, n_rows=n_extra)
+        diag = np.arange(n_extra)
+        add(e=(diag, diag, 1.0 / prior_sd), b=(prior_mean - current) / prior_sd, n=n_extra)
     inv_t = 1.0 / total
     if p.priors:
         floor_cell = np.repeat(total, st.L) * 1e-6 / st.L
         xh = np.maximum(x, floor_cell)
         year = np.repeat(np.arange(Y), st.L)
+        cells = np.arange(st.n)
         # each leaf near its assumed share of the total: log x - log T = log pi
         share_t = np.tile(np.maximum(p.prior_share, 1e-12), Y)
         k = 1.0 / p.prior_sd
-        to_t = sp.csr_matrix((np.full(st.n, -k) * inv_t[year], (np.arange(st.n), year)), shape=(st.n, Y))
-        add(c=to_t, d=sp.diags(k / xh).tocsr(), b=k * (np.log(share_t) + np.log(total[year]) - np.log(xh)), n_rows=st.n)
+        add(c=(cells, year, np.full(st.n, -k) * inv_t[year]), d=(cells, cells, k / xh),
+            b=k * (np.log(share_t) + np.log(total[year]) - np.log(xh)), n=st.n)
         if st.d2 is not None:
             # smooth growth of the total: second differences of log T
             k = 1.0 / p.smooth_sd
-            add(c=(k * st.d2 @ sp.diags(inv_t)).tocsr(), b=-k * (st.d2 @ np.log(total)) + k * (st.d2 @ np.ones(Y)), n_rows=Y - 2)
+            d2 = st.d2.tocoo()
+            add(c=(d2.row, d2.col, (k * d2.data) * inv_t[d2.col]), b=-k * (st.d2 @ np.log(total)) + k * (st.d2 @ np.ones(Y)),
+                n=Y - 2)
         if Y >= 2:
             # a barely binding prior of no average growth, so that evidence silent on growth leaves
             # it uncertain (and its draws wide) rather than undetermined
             k = 1.0 / (p.slope_sd * (Y - 1))
-            slope = sp.csr_matrix(([k * inv_t[-1], -k * inv_t[0]], ([0, 0], [Y - 1, 0])), shape=(1, Y))
-            add(c=slope, b=np.array([-k * (np.log(total[-1]) - np.log(total[0]))]), n_rows=1)
+            add(c=(np.zeros(2, dtype=np.int64), np.array([Y - 1, 0]), np.array([k * inv_t[-1], -k * inv_t[0]])),
+                b=np.array([-k * (np.log(total[-1]) - np.log(total[0]))]), n=1)
             # stable shares: log x[t] - log x[t-1] - (log T[t] - log T[t-1]) = 0
             k = 1.0 / p.drift_sd
             yn = st.year_now
             m = st.n - st.L
-            cells = sp.diags(k / xh[st.L :]) @ st.now - sp.diags(k / xh[:m]) @ st.before
-            tt = sp.csr_matrix(
-                (np.concatenate([-k * inv_t[yn], k * inv_t[yn - 1]]), (np.concatenate([np.arange(m)] * 2), np.concatenate([yn, yn - 1]))),
-                shape=(m, Y),
-            )
+            r = np.arange(m)
             lin = np.log(xh[st.L :]) - np.log(xh[:m]) - np.log(total[yn]) + np.log(total[yn - 1])
-            add(c=tt, d=cells.tocsr(), b=-k * lin, n_rows=m)
-    A = _Rows(sp.vstack(C).tocsr(), st, sp.vstack(D).tocsr(), sp.vstack(E).tocsr())
+            add(c=(np.concatenate([r, r]), np.concatenate([yn, yn - 1]), np.concatenate([-k * inv_t[yn], k * inv_t[yn - 1]])),
+                d=(np.concatenate([r, r]), np.concatenate([r, r + st.L]), np.concatenate([-(k / xh[:m]), k / xh[st.L :]])),
+                b=-k * lin, n=m)
+
+    def matrix(blocks: list[tuple], n_cols: int) -> sp.csr_matrix:
+        if not blocks:
+            return sp.csr_matrix((n_rows, n_cols))
+        r, c, v = (np.concatenate(part) for part in zip(*blocks))
+        return sp.csr_matrix((v, (r, c)), shape=(n_rows, n_cols))
+
+    A = _Rows(matrix(C, n_sums), st, matrix(D, st.n), matrix(E, n_extra))
     return A, np.concatenate(rhs_all), n_s
 
 
@@ -347,9 +361,38 @@ class _Factor:
     reach ``REUSE_TOL`` in a few steps, each far cheaper than a factorisation. Statements the later
     solve leaves out (sensitivity analysis) are taken out of it exactly, by the Woodbury identity."""
 
-    def __init__(self, chol: tuple, A: "_Rows", col: np.ndarray, keep: np.ndarray | None) -> None:
-        self.chol, self.A, self.col, self.keep = chol, A, col, keep
+    def __init__(self, chol: tuple, ridge: float, A: "_Rows", col: np.ndarray, keep: np.ndarray | None) -> None:
+        self.chol, self.ridge, self.A, self.col, self.keep = chol, ridge, A, col, keep
         self.size = chol[0].shape[0]
+        self.shared = False  # preconditions through its inverse (see ``share``)
+        self._inverse: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def share(self) -> "_Factor":
+        """Mark it as the preconditioner of many solves (the leave-one-out re-solves of a
+        sensitivity analysis start from the draws' solution): it then preconditions through its
+        inverse, formed once at its first use (70 ms on the CMO pack): a product with it took 0.4 ms
+        where the triangular solves took 1.5 ms, and a product, unlike scipy's triangular solves,
+        releases the GIL, so re-solves on several threads run at once. Every use of a shared
+        factorisation goes through the inverse, so the answers do not depend on the threads' timing."""
+        self.shared = True
+        return self
+
+    def _solver(self) -> Callable[[np.ndarray], np.ndarray]:
+        if not self.shared:
+            chol = self.chol
+            return lambda V: cho_solve(chol, V, check_finite=False)
+        with self._lock:
+            if self._inverse is None:
+                inverse, info = lapack.dpotri(self.chol[0], lower=1)  # its lower triangle, Fortran order
+                if info != 0:
+                    raise np.linalg.LinAlgError("the normal matrix's inverse could not be formed")
+                upper = inverse.T  # C order, upper triangle
+                full = np.triu(upper)
+                full += np.triu(upper, 1).T
+                self._inverse = full
+        inverse = self._inverse
+        return lambda V: inverse @ V
 
     def _rows(self, index: np.ndarray) -> np.ndarray:
         """Rows ``index`` of the scaled rows ``[(C S + D) col, E]`` (rows x unknowns), dense."""
@@ -363,11 +406,7 @@ class _Factor:
         R^T)^-1 R N^-1``. When the rest is nearly singular without them (a statement with leverage
         near 1), M is N itself: still a good preconditioner, conjugate gradients then take one step
         more per row."""
-        chol = self.chol
-
-        def plain(V: np.ndarray) -> np.ndarray:
-            return cho_solve(chol, V, check_finite=False)
-
+        plain = self._solver()
         if keep is None or self.keep is None or len(keep) != len(self.keep):
             return plain
         drop = np.flatnonzero((keep == 0) & (self.keep != 0))
@@ -396,21 +435,21 @@ class _Linear:
 
     Small problems (up to ``DIRECT_MAX`` unknowns) factor them (Cholesky), or, given an earlier
     factorisation of a nearby problem (``reuse``: an earlier pass's, or the warm start's), first try
-    conjugate gradients preconditioned by it and factor only when ``REUSE_STEPS`` steps were not
-    enough. Large ones use conjugate gradients with a block preconditioner, on many right-hand sides
-    at once for the draws, with the normal matrix kept in pieces that are all sparse:
-    ``S^T (C^T C) S + S^T (C^T D) + (D^T C) S + D^T D`` (and
-    the ratio/bias terms), so a product never passes through the rows (the priors alone have one
-    a cell and a year) and never through ``C @ S`` (one claim about the whole market fills a dense
-    row). The preconditioner is the normal matrix's blocks that join a leaf to itself across the
-    years (the priors' chain from year to year, the growth claims' pairs of years, the claims'
+    conjugate gradients preconditioned by it, with products through the rows themselves, and
+    factor only when ``REUSE_STEPS`` steps were not enough. Large ones use conjugate gradients
+    with a block preconditioner, on many right-hand sides at once for the draws, with the normal
+    matrix kept in pieces that are all sparse: ``S^T (C^T C) S + S^T (C^T D) + (D^T C) S + D^T D``
+    (and the ratio/bias terms), so a product never passes through the rows (the priors alone have
+    one a cell and a year) and never through ``C @ S`` (one claim about the whole market fills a
+    dense row). The preconditioner is the normal matrix's blocks that join a leaf to itself across
+    the years (the priors' chain from year to year, the growth claims' pairs of years, the claims'
     weight on the leaf), applied as one batched product with the blocks' inverses; what it leaves
     out (claims on sums of many leaves) has few large eigenvalues, which conjugate gradients
     resolve in few steps. On the triangulation benchmark's 10,000-cell market it cuts the
     iterations of a solve from about 400 (diagonal of the claims only) to about 90."""
 
     def __init__(self, A: _Rows, x0: np.ndarray, n_years: int, tol: float, *, reuse: _Factor | None = None,
-                 keep: np.ndarray | None = None) -> None:
+                 precondition: Callable[[np.ndarray], np.ndarray] | None = None, keep: np.ndarray | None = None) -> None:
         n = len(x0)
         big = max(1.0, float(np.max(x0)))
         self.col = np.maximum(x0, 1e-9 * big)
@@ -418,6 +457,29 @@ class _Linear:
         self.factor: _Factor | None = None
         self.keep = keep
         self.steps = 0  # conjugate-gradient steps of the last solve preconditioned by ``reuse``
+        self.small = A.shape[1] <= DIRECT_MAX
+        self.reuse = reuse if self.small and reuse is not None and reuse.size == A.shape[1] else None
+        self.ridge = 0.0
+        if self.reuse is not None:
+            # the reused factorisation's ridge (1e-12 of its mean diagonal; the CMO pack's
+            # smallest eigenvalue is 8e-5 of it, so the ridge moves no answer by more than 1e-8)
+            self.ridge = self.reuse.ridge
+            self.reuse_precondition = precondition or self.reuse.preconditioner(keep)
+            return  # the normal matrix's pieces are made only if a factorisation turns out to be needed
+        self._pieces()
+        if self.small:
+            self._factorise()
+            return
+        blocks = _leaf_blocks(A, self.col, n_years, self.H, self.G, self.DD)
+        trace = np.einsum("lii->l", blocks)
+        ridge = 1e-10 * np.where(trace > 0, trace, 1.0) / n_years
+        blocks[:, np.arange(n_years), np.arange(n_years)] += ridge[:, None]
+        self.block_inv = np.linalg.inv(blocks)
+        e_sq = np.diag(self.EE).copy()
+        self.e_inv = 1.0 / np.where(e_sq > 0, e_sq, 1.0)
+
+    def _pieces(self) -> None:
+        A = self.A
         col = sp.diags(self.col)
         S = (A.S @ col).tocsr()  # sums x cells, scaled
         Ct = A.C.T.tocsr()
@@ -429,27 +491,8 @@ class _Linear:
         self.F = (Ct @ A.E).tocsr()  # sums x extras
         self.DE = (Dp.T @ A.E).tocsr()  # cells x extras
         self.EE = (A.E.T @ A.E).toarray()
-        # the transposes only the conjugate-gradient products need
+        # the transposes only the products need
         self.St, self.Gt, self.Ft, self.DEt = (m.T.tocsr() for m in (S, self.G, self.F, self.DE))
-        self.ridge = 0.0
-        if A.shape[1] <= DIRECT_MAX:
-            # the direct path's ridge, also in the products, so that a preconditioned solve answers
-            # the same equations as a factored one
-            trace = float(S.multiply(self.H @ S).sum() + 2 * self.G.multiply(self.St).sum() + self.DD.diagonal().sum()
-                          + np.trace(self.EE))
-            self.ridge = 1e-12 * max(1.0, trace / A.shape[1])
-            self.reuse = reuse if reuse is not None and reuse.size == A.shape[1] else None
-            if self.reuse is None:
-                self._factorise()
-            return
-        self.reuse = None
-        blocks = _leaf_blocks(A, self.col, n_years, self.H, self.G, self.DD)
-        trace = np.einsum("lii->l", blocks)
-        ridge = 1e-10 * np.where(trace > 0, trace, 1.0) / n_years
-        blocks[:, np.arange(n_years), np.arange(n_years)] += ridge[:, None]
-        self.block_inv = np.linalg.inv(blocks)
-        e_sq = np.diag(self.EE).copy()
-        self.e_inv = 1.0 / np.where(e_sq > 0, e_sq, 1.0)
 
     @property
     def chol(self) -> tuple | None:
@@ -459,6 +502,8 @@ class _Linear:
         """Assemble the normal matrix from its pieces and factor it. ``S`` stays sparse in every
         product (``S^T (H S + G^T)`` is a sparse times a dense matrix: a dense ``S^T H S`` cost as
         much as the factorisation); the rows themselves are dense where priors cite totals."""
+        if not hasattr(self, "S"):
+            self._pieces()
         n, m = self.n, self.A.shape[1]
         Sd = self.S.toarray()
         HS = self.H @ Sd
@@ -476,9 +521,10 @@ class _Linear:
         normal[:n, n:] = side
         normal[n:, :n] = side.T
         normal[n:, n:] = self.EE
-        normal[np.diag_indices_from(normal)] += self.ridge
-        self.factor = _Factor(cho_factor(normal, lower=True, overwrite_a=True, check_finite=False), self.A, self.col,
-                              self.keep)
+        ridge = 1e-12 * max(1.0, float(np.trace(normal)) / m)
+        normal[np.diag_indices_from(normal)] += ridge
+        chol = cho_factor(normal, lower=True, overwrite_a=True, check_finite=False)
+        self.factor = _Factor(chol, ridge, self.A, self.col, self.keep)
 
     def _normal(self, V: np.ndarray) -> np.ndarray:
         """``As^T As V``, without touching the rows."""
@@ -490,10 +536,14 @@ class _Linear:
         top += self.DD @ v
         top += self.DE @ e
         bottom = self.Ft @ w + self.DEt @ v + self.EE @ e
-        out = np.concatenate([top, bottom])
-        if self.ridge:
-            out += self.ridge * V
-        return out
+        return np.concatenate([top, bottom])
+
+    def _normal_by_rows(self, V: np.ndarray) -> np.ndarray:
+        """``(As^T As + ridge) V`` through the rows: on a small problem a product costs less than
+        the sparse pieces of ``_normal`` take to make."""
+        A, n = self.A, self.n
+        cv = V[:n] * (self.col if V.ndim == 1 else self.col[:, None])
+        return self._rt(A.C @ (A.S @ cv) + A.D @ cv + A.E @ V[n:]) + self.ridge * V
 
     def _rt(self, r: np.ndarray) -> np.ndarray:
         """``As^T r``."""
@@ -510,18 +560,15 @@ class _Linear:
         out[n:] = R[n:] * (self.e_inv if R.ndim == 1 else self.e_inv[:, None])
         return out
 
-    @property
-    def direct(self) -> bool:
-        return self.factor is not None or self.reuse is not None
-
     def _normal_solve(self, g: np.ndarray, tol: float, floor: float = 0.0) -> np.ndarray:
         """Solve ``As^T As du = g`` for one or many right-hand sides (columns of ``g``)."""
-        if self.factor is None and self.reuse is not None:
-            du, self.steps, _ = pcg(self._normal, self.reuse.preconditioner(self.keep), g, tol=REUSE_TOL, maxiter=REUSE_STEPS)
-            if self.steps < REUSE_STEPS:
-                return du
-            self._factorise()
-        if self.factor is not None:
+        if self.small:
+            if self.factor is None and self.reuse is not None:
+                du, self.steps, _ = pcg(self._normal_by_rows, self.reuse_precondition, g, tol=REUSE_TOL, maxiter=REUSE_STEPS)
+                if self.steps < REUSE_STEPS:
+                    return du
+            if self.factor is None:
+                self._factorise()
             return cho_solve(self.factor.chol, g, check_finite=False)
         return pcg(self._normal, self._precondition, g, tol=tol, maxiter=2000, floor=floor)[0]
 
@@ -533,7 +580,7 @@ class _Linear:
         # the current point is u = 1 on every cell column, 0 on the ratio/bias increments
         r0 = b - (A.C @ (A.S @ self.col) + A.D @ self.col)
         g = self._rt(r0)
-        size = float(np.linalg.norm(g)) if self.direct else float(np.sqrt(max(g @ self._precondition(g), 0.0)))
+        size = float(np.linalg.norm(g)) if self.small else float(np.sqrt(max(g @ self._precondition(g), 0.0)))
         du = self._normal_solve(g, self.tol, floor)
         # every row is linear in x / x^ ~ 1 + dlog x: take the step multiplicatively, so cells stay
         # positive, and at most a factor e a pass, so a far start cannot overshoot
@@ -548,10 +595,10 @@ class _Linear:
         are solved in single precision: at their tolerance it changes nothing, and the sparse
         products, which are bound by memory, take a third of the time."""
         g = self._rt(noise)
-        if self.direct:
+        if self.small:
             if self.factor is None:
                 self._factorise()
-            return self._normal_solve(g, DRAW_TOL)[: self.n]
+            return cho_solve(self.factor.chol, g, check_finite=False)[: self.n]
         single = copy.copy(self)
         for name in ("S", "St", "H", "G", "Gt", "DD", "F", "Ft", "DE", "DEt", "EE", "block_inv", "e_inv"):
             setattr(single, name, getattr(self, name).astype(np.float32))
@@ -681,15 +728,20 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
     weight = weight * keep
     scale = start.gradient_scale if start is not None else 0.0
     factor = start.factor if start is not None else None
+    precondition = None  # ``factor``'s preconditioner for this solve's statements, once made
     for k in range(passes):
         A, b, _ = _system(p, st, x, log_ratio, log_bias, weight)
         # inexact Gauss-Newton: each pass's solve stops at ``tol`` of the first pass's gradient
         # (of a cold start's, when warm), not of its own, which shrinks as the passes converge;
         # small problems reuse the last factorisation while it preconditions well (see ``_Factor``)
-        linear = _Linear(A, x, p.n_years, tol, reuse=factor, keep=keep)
+        linear = _Linear(A, x, p.n_years, tol, reuse=factor, precondition=precondition, keep=keep)
         x_new, step, size = linear.solve(b, tol * scale)
-        # a factorisation that needed many steps has gone stale: the next pass factors its own
-        factor = linear.factor or (factor if linear.steps <= REFRESH_STEPS else None)
+        if linear.factor is not None:
+            factor, precondition = linear.factor, None
+        elif linear.reuse is not None:
+            precondition = linear.reuse_precondition
+            if linear.steps > REFRESH_STEPS:  # gone stale: the next pass factors its own matrix
+                factor = precondition = None
         scale = scale or size
         log_ratio = log_ratio + step[: p.n_ratios]
         log_bias = log_bias + step[p.n_ratios :]
@@ -735,7 +787,7 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
         scale = np.where(s.prior, 1.0, _dispersion(z_scale[evidence], tails=True))
         dev = _deviations(draws_linear, n_claims, n_draws, seed, scale)
         sol.draws = (x[None, :] * np.maximum(1.0 + dev, 0.01)).reshape(n_draws, p.n_years, st.L)
-        sol.factor = draws_linear.factor or factor
+        sol.factor = draws_linear.factor.share() if draws_linear.factor is not None else factor
     return sol
 
 
