@@ -418,6 +418,14 @@ def forecast_detail(
     rng = np.random.default_rng(seed)
     u = rng.uniform(probs[0], probs[-1], size=paths)  # one quantile level per path
     z = norm.ppf(u)
+    # where each path's level falls in the quantile table, once for every series (np.interp's
+    # own arithmetic, so the paths are the numbers it gave series by series)
+    j = np.clip(np.searchsorted(probs, u, side="right") - 1, 0, len(probs) - 2)
+    u_offset = u - probs[j]
+    u_width = probs[j + 1] - probs[j]
+    # the table's columns each level's bounds read, and their normal quantiles for the short rule
+    tails = [(_nearest_index(probs, (1 - lv / 100) / 2), _nearest_index(probs, (1 + lv / 100) / 2)) for lv in levels]
+    tail_z = {i: float(norm.ppf(probs[i])) for pair in tails for i in pair}
     frames, resid, all_paths, methods, out_ids, out_dss = [], [], [], [], [], []
     for uid, (ds, y) in data.items():
         n = len(y)
@@ -431,8 +439,8 @@ def forecast_detail(
             bands = centre[:, None] + q * s  # (h, probs)
             if positive:  # capped at LOG_CAP above the history's largest value (degenerate inputs only)
                 bands = np.exp(np.minimum(bands, np.log(np.max(y)) + LOG_CAP))
-            band_at = {p: bands[:, i] for i, p in enumerate(probs)}
-            path_vals = np.array([np.interp(u, probs, bands[k]) for k in range(h)]).T if paths else np.empty((0, h))
+            band_at = {i: bands[:, i] for pair in tails for i in pair}
+            path_vals = _interp_paths(bands, j, u_offset, u_width, u, probs) if paths else np.empty((0, h))
             methods.append(SeriesMethod(uid, n, "ensemble", "log" if positive else "raw",
                                         ENSEMBLE, tuple(failed), damped, None, s))
         else:
@@ -441,17 +449,17 @@ def forecast_detail(
             if positive:
                 cap = np.log(np.max(y)) + LOG_CAP
                 lf = np.log(np.maximum(f, np.finfo(float).tiny))
-                band_at = {p: np.exp(np.minimum(lf + norm.ppf(p) * sd, cap)) for p in probs}
+                band_at = {i: np.exp(np.minimum(lf + zi * sd, cap)) for i, zi in tail_z.items()}
                 path_vals = np.exp(np.minimum(lf[None, :] + z[:, None] * sd[None, :], cap))
             else:
-                band_at = {p: f + norm.ppf(p) * sd for p in probs}
+                band_at = {i: f + zi * sd for i, zi in tail_z.items()}
                 path_vals = f[None, :] + z[:, None] * sd[None, :]
             fit = np.concatenate([[np.nan], y[:-1] * (1 + rate)])
             methods.append(SeriesMethod(uid, n, "short", "log" if positive else "raw", (), (), False, rate, s))
         block = [f]
-        for lv in levels:
-            block.append(np.minimum(band_at[_nearest(probs, (1 - lv / 100) / 2)], f))
-            block.append(np.maximum(band_at[_nearest(probs, (1 + lv / 100) / 2)], f))
+        for lo, hi in tails:
+            block.append(np.minimum(band_at[lo], f))
+            block.append(np.maximum(band_at[hi], f))
         frames.append(np.array(block))
         out_ids.append(np.repeat(uid, h))
         out_dss.append(out_ds)
@@ -482,8 +490,20 @@ def _name(lv: float) -> str:
     return str(int(lv)) if float(lv).is_integer() else str(lv)
 
 
-def _nearest(probs: np.ndarray, p: float) -> float:
-    return float(probs[np.argmin(np.abs(probs - p))])
+def _nearest_index(probs: np.ndarray, p: float) -> int:
+    return int(np.argmin(np.abs(probs - p)))
+
+
+def _interp_paths(bands: np.ndarray, j: np.ndarray, offset: np.ndarray, width: np.ndarray, u: np.ndarray,
+                  probs: np.ndarray) -> np.ndarray:
+    """(paths, h): each horizon's quantile table ``bands`` (h, probs) read at the levels ``u``, by
+    linear interpolation between columns ``j`` and ``j + 1`` (``offset = u - probs[j]``, ``width =
+    probs[j + 1] - probs[j]``), in the operations ``np.interp`` does, for every horizon at once."""
+    lo, hi = bands[:, j], bands[:, j + 1]
+    out = (hi - lo) / width * offset + lo
+    if not np.isfinite(out).all():  # infinite bounds: np.interp's own handling of them
+        return np.array([np.interp(u, probs, bands[k]) for k in range(bands.shape[0])]).T
+    return out.T
 
 
 def _nest(out: pd.DataFrame, levels: tuple[float, ...]) -> None:

@@ -89,12 +89,14 @@ def forecast_cube(market: Market, history: History) -> BaseForecast:
     df = pd.DataFrame({"unique_id": np.repeat(ids, n_years), "ds": np.tile(years, n), "y": np.maximum(hist, 0.0).ravel()})
     n_draws = cube.draws.shape[0]
     fc = forecast_detail(df, h, (80, 95), paths=n_draws, seed=SEED + 1)
-    order = [fc.series.index(i) for i in ids]
-    frame = fc.frame.set_index(["unique_id", "ds"])
-    point = np.stack([frame.loc[i, "y_hat"].to_numpy() for i in ids])  # (series, h)
-    out_years = tuple(int(y) for y in frame.loc[ids[0]].index)
-    res = fc.residuals.pivot(index="unique_id", columns="ds", values="residual").loc[ids]
-    residuals = res.loc[:, res.notna().all(axis=0)].to_numpy()
+    # the frame and the residuals hold each series' rows together, in the order of ``fc.series``,
+    # h forecast years and the history's years each (forecast_detail's contract)
+    at = {uid: k for k, uid in enumerate(fc.series)}
+    order = [at[i] for i in ids]
+    point = fc.frame["y_hat"].to_numpy().reshape(len(fc.series), h)[order]  # (series, h)
+    out_years = tuple(int(y) for y in fc.frame["ds"].to_numpy()[at[ids[0]] * h : (at[ids[0]] + 1) * h])
+    res = fc.residuals["residual"].to_numpy().reshape(len(fc.series), n_years)[order]
+    residuals = res[:, ~np.isnan(res).any(axis=0)]
     # draws: the history's draw d (level and growth) times the model's sample path d
     with np.errstate(divide="ignore", invalid="ignore"):
         log_p = np.log(np.where(hist > 0, hist, np.nan))
