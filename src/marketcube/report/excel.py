@@ -139,11 +139,34 @@ def write_excel(d: dict[str, Any], path: Path) -> None:
     ws = w.sheet("Sources", ["Source", "Publisher", "Title", "URL", "Vintage"], [18, 28, 50, 50, 8])
     for r, s in enumerate(d["sources"], start=1):
         w.row(ws, r, [s["id"], s["publisher"], s["title"], s["url"], s["vintage"]])
-    ws = w.sheet("Sensitivity", ["Source left out", "Publisher", "Claims", f"Total {base} without it (USD bn)", "Change"],
-                 [20, 28, 8, 22, 10])
-    for r, s in enumerate(d["sensitivity"], start=1):
-        w.row(ws, r, [s["source"], s["publisher"], s["claims"], s["total_without_usd_bn"], s["change"]], {3: w.num, 4: w.pct})
     ws = w.sheet("Methodology", ["Stage", "How it worked"], [14, 140])
     for r, m in enumerate(d["methodology"], start=1):
         w.row(ws, r, [m["stage"], m["text"]])
+    for table in d["tables"].values():
+        if table["id"] not in BESPOKE:
+            _table_sheet(w, table)
     w.wb.close()
+
+
+BESPOKE = {"claims"}  # tables whose sheet above carries more than the report's table (the Claims sheet)
+UNITS = {"usd_bn": "USD bn", "share": "fraction", "rate": "fraction a year", "hhi": "0-10,000"}
+
+
+def _table_sheet(w: _Writer, t: dict[str, Any]) -> None:
+    """One report table as a sheet named by its id: its columns (units in the headers), a Row column
+    (total, group, part: parts add up to the total or group above them, as the report says), then
+    after a blank column each number's provenance; the table's title and note below it."""
+    cols = t["columns"]
+    numeric = [i for i, c in enumerate(cols) if c["kind"] not in ("text",)]
+    header = [f"{c['label']} ({UNITS[c['kind']]})" if c["kind"] in UNITS else c["label"] for c in cols]
+    ws = w.sheet(t["id"], header + ["Row", ""] + [f"{cols[i]['label']} provenance" for i in numeric],
+                 [34] + [14] * (len(cols) - 1))
+    formats = {i: (w.pct if c["kind"] in ("share", "rate") else w.num) for i, c in enumerate(cols) if c["kind"] in UNITS}
+    for r, row in enumerate(t["rows"], start=1):
+        values = [c["v"] if isinstance(c, dict) else c for c in row["cells"]]
+        provenance = [row["cells"][i]["p"] if isinstance(row["cells"][i], dict) else "" for i in numeric]
+        w.row(ws, r, values + [row["role"] or "", None] + provenance, formats)
+    below = len(t["rows"]) + 2
+    ws.write_string(below, 0, t["title"])
+    if t["note"]:
+        ws.write_string(below + 1, 0, t["note"])

@@ -22,6 +22,10 @@ __all__ = ["render_html"]
 
 
 def _mark(cell: dict[str, Any]) -> Markup:
+    """The provenance marker of a number, its tooltip naming the claim or inputs when known; none
+    for a missing number."""
+    if cell["v"] is None:
+        return Markup("")
     p = cell["p"]
     ref = f" ({cell['ref']})" if cell.get("ref") else ""
     return Markup('<sup class="p" title="{}">{}</sup>').format(p + ref, MARK[p])

@@ -25,7 +25,7 @@ LONG_TEXT = 28  # a text column whose longest cell is longer than this gets a sh
 
 def _cell(cell: Any, kind: str) -> dict[str, str]:
     if isinstance(cell, dict):
-        return {"t": cell_text(cell, kind), "m": MARK[cell["p"]]}
+        return {"t": cell_text(cell, kind), "m": "" if cell["v"] is None else MARK[cell["p"]]}
     return {"t": cell_text(cell, kind), "m": ""}
 
 
@@ -64,7 +64,7 @@ def pdf_view(document: dict[str, Any]) -> dict[str, Any]:
                 for f in b["items"]:
                     value, detail = fact_text(f)
                     items.append({"label": f["label"], "value": value, "detail": detail,
-                                  "m": MARK[f["cell"]["p"]] if "cell" in f else ""})
+                                  "m": MARK[f["cell"]["p"]] if "cell" in f and f["cell"]["v"] is not None else ""})
                 blocks.append({"type": "facts", "items": items})
             else:
                 blocks.append(b)
