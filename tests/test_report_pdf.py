@@ -95,3 +95,14 @@ def test_typst_markup_in_pack_text_is_printed_as_text(tmp_path: Path) -> None:
     for piece in ("#set text(fill: red)", "*bold*", "_it_", "$x^2$", '#eval("6*7")', "<lbl>", "@lbl", "`raw`", "#{1+1}"):
         assert piece in text, piece
     assert "<script>alert(1)</script> is text, not markup." in text
+
+
+def test_a_failed_pdf_process_says_why_and_leaves_the_output_folder_as_it_was(tmp_path: Path) -> None:
+    from marketcube.report.pdf import Renderer
+
+    renderer = Renderer()
+    renderer.render({"not": "a report"}, tmp_path / "report.pdf")
+    with pytest.raises(RuntimeError, match="(?s)the PDF could not be made: .*KeyError"):
+        renderer.wait()
+    assert not (tmp_path / "report.pdf").exists()
+    renderer.close()

@@ -118,22 +118,34 @@ def report(
     leaves the output folder as it was.
     """
     from .pipeline import FORMATS, publish, run
+    from .report.pdf import Renderer
 
+    chosen = tuple(f.value for f in formats) if formats else FORMATS
+    # the PDF is drawn in a process of its own, started now so that it warms up while the solvers run
+    renderer = Renderer() if "pdf" in chosen else None
     try:
         with err.status("loading") as status:
             result = run(pack, progress=lambda stage: status.update(f"{stage}…"))
     except PackError as e:
+        if renderer:
+            renderer.close()
         _pack_error(e)
         return
     except PackRefused as e:
+        if renderer:
+            renderer.close()
         err.print(_findings_table([f for f in e.findings if f.severity == "error"]))
         err.print(f"[bold red]refused:[/] {escape(str(e))}")
         raise typer.Exit(1) from None
+    except BaseException:
+        if renderer:
+            renderer.close()
+        raise
     target = out_dir or Path("out") / result.market.id
     try:
         with err.status("writing") as status:
-            files = publish(result, target, tuple(f.value for f in formats) if formats else FORMATS,
-                            progress=lambda name: status.update(f"writing {name}…"))
+            files = publish(result, target, chosen, progress=lambda name: status.update(f"writing {name}…"),
+                            pdf_renderer=renderer)
     except OSError as e:
         err.print(f"[bold red]error:[/] cannot write the report to {escape(str(target))}: {escape(e.strerror or str(e))}")
         err.print("  fix: give --out a folder you can write to (not an existing file)", markup=False)

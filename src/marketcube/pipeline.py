@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import __version__
 from .analysis import Analysis, analyse
@@ -26,6 +26,9 @@ from .solve.judge import Verdict, judge
 from .solve.reconcile import reconcile
 from .solve.evidence import Triangulation, sensitivity, triangulate
 from .validate import validate
+
+if TYPE_CHECKING:
+    from .report.pdf import Renderer
 
 __all__ = ["Run", "run", "publish", "default_pack", "FORMATS"]
 
@@ -101,18 +104,20 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
 
 
 def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS,
-            progress: Callable[[str], None] = lambda s: None) -> list[Path]:
+            progress: Callable[[str], None] = lambda s: None, pdf_renderer: Renderer | None = None) -> list[Path]:
     """Write the report files into ``out`` (created if needed), atomically; returns their paths.
 
     ``formats``: any of json (report.json, the document model), html (report.html, self-contained),
     pdf (report.pdf, typst), md (report.md), xlsx (report.xlsx, the data pack) and parquet
-    (cube.parquet, every series and year in long form)."""
+    (cube.parquet, every series and year in long form). The PDF is made in a process of its own
+    (``report.pdf.Renderer``; pass one started before ``run`` to have it warm up meanwhile), which
+    ``publish`` stops when it returns."""
     from .report.cube_table import write_parquet
     from .report.document import to_json
     from .report.excel import write_excel
     from .report.html import render_html
     from .report.markdown import render_markdown
-    from .report.pdf import render_pdf
+    from .report.pdf import Renderer, render_pdf
 
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -123,6 +128,7 @@ def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS,
     out.parent.mkdir(parents=True, exist_ok=True)
     document = result.document
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    renderer = pdf_renderer
     try:
         def text(make: Callable[[], str]) -> Callable[[Path], None]:
             return lambda path: path.write_text(make(), encoding="utf-8")
@@ -135,16 +141,24 @@ def publish(result: Run, out: str | Path, formats: tuple[str, ...] = FORMATS,
             "xlsx": ("report.xlsx", lambda path: write_excel(document, path)),
             "parquet": ("cube.parquet", lambda path: write_parquet(result, path)),
         }
-        names = []
-        for fmt in formats:
+        if "pdf" in formats and (renderer is not None or (len(formats) > 1 and (os.cpu_count() or 1) > 1)):
+            # the PDF's charts are drawn by vl-convert's JavaScript engine, which holds the GIL for
+            # about 2 s on the CMO report: in a process of its own they are drawn on the second core
+            # while this one writes the other formats
+            renderer = renderer or Renderer()
+            renderer.render(document, tmp / "report.pdf")
+            writers["pdf"] = ("report.pdf", lambda path, r=renderer: r.wait())
+        names = [writers[fmt][0] for fmt in formats]
+        for fmt in sorted(formats, key=lambda f: f == "pdf"):  # the PDF, if drawn aside, is waited for last
             name, write = writers[fmt]
             progress(name)
             write(tmp / name)
-            names.append(name)
         out.mkdir(exist_ok=True)
         for name in names:
             os.replace(tmp / name, out / name)
     finally:
+        if renderer is not None:
+            renderer.close()
         shutil.rmtree(tmp, ignore_errors=True)
     result.files = [out / n for n in names]
     return result.files

@@ -9,6 +9,8 @@ same rules as HTML and Markdown, before typst sees them.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 from .charts import svgs
 from .fmt import MARK, PROVENANCE_NOTE, cell_text, fact_text
 
-__all__ = ["render_pdf", "pdf_view"]
+__all__ = ["render_pdf", "pdf_view", "Renderer"]
 
 TEMPLATE = "report.typ"
 LONG_TEXT = 28  # a text column whose longest cell is longer than this gets a share of the free width
@@ -100,3 +102,70 @@ def render_pdf(document: dict[str, Any], path: Path) -> None:
         (root / TEMPLATE).write_text(template, encoding="utf-8")
         pdf = typst.compile(str(root / TEMPLATE), root=str(root))
     path.write_bytes(pdf)
+
+
+
+class Renderer:
+    """``render_pdf`` in a process of its own, started early so that its imports and vl-convert's
+    JavaScript engine warm up (about 1.5 s) while the solvers run, and so that the charts (which hold
+    the GIL while they are drawn) are drawn on a second core while the other formats are written.
+
+    ``Renderer()`` starts it; ``render(document, path)`` hands it the work and returns at once;
+    ``wait()`` returns when the PDF is written and raises RuntimeError with the child's message if
+    it failed; ``close()`` stops it if it is still running (also on an error elsewhere)."""
+
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen([sys.executable, "-m", "marketcube.report.pdf", "--serve"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._path: Path | None = None
+
+    def render(self, document: dict[str, Any], path: Path) -> None:
+        assert self._proc.stdin is not None and self._path is None
+        self._path = path
+        try:
+            self._proc.stdin.write(json.dumps({"out": str(path), "document": document}, allow_nan=False).encode())
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass  # the child died early: wait() reports why
+
+    def wait(self) -> None:
+        assert self._proc.stderr is not None
+        err = self._proc.stderr.read()
+        self._proc.stderr.close()
+        self._proc.wait()
+        if self._proc.returncode != 0 or self._path is None or not self._path.exists():
+            raise RuntimeError(f"the PDF could not be made: {err.decode(errors='replace').strip()[-2000:]}")
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for pipe in (self._proc.stdin, self._proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
+
+
+def _serve() -> None:
+    from .charts import warm_up
+
+    warm_up()
+    job = json.loads(sys.stdin.buffer.read() or b"null")
+    if job is None:
+        return  # closed without work: the run failed before publishing
+    render_pdf(job["document"], Path(job["out"]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m marketcube.report.pdf DOCUMENT.json OUT.pdf``: the PDF of a report.json;
+    ``--serve`` reads {"document": ..., "out": path} from stdin (see ``Renderer``)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--serve"]:
+        _serve()
+        return
+    if len(args) != 2:
+        raise SystemExit("usage: python -m marketcube.report.pdf DOCUMENT.json OUT.pdf")
+    render_pdf(json.loads(Path(args[0]).read_text(encoding="utf-8")), Path(args[1]))
+
+
+if __name__ == "__main__":
+    main()
