@@ -34,7 +34,7 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT, v
     base = alt.Chart(data)
     year = alt.X("year:O", title=None, axis=alt.Axis(labelAngle=0, labelOverlap=True))
     usd = alt.Y("value:Q", title="USD bn")
-    color = alt.Color("member:N", title=None, scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="bottom", columns=3, labelLimit=240))
+    color = alt.Color("member:N", title=None, scale=alt.Scale(range=PALETTE), legend=alt.Legend(orient="bottom", columns=2, labelLimit=170))
     if kind == "band":
         fmt = ",.1f"
         tip = [alt.Tooltip("year:O", title="Year"), alt.Tooltip("value:Q", title="USD bn", format=fmt),
@@ -53,7 +53,7 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT, v
                      alt.Tooltip("value:Q", title="USD bn", format=",.2f"), alt.Tooltip("kind:N", title="Kind")])
     elif kind == "share_bars":
         out = base.mark_bar().encode(
-            y=alt.Y("member:N", title=None, sort=None, axis=alt.Axis(labelLimit=220)), x=alt.X("share:Q", title="Share of the market", axis=alt.Axis(format="%", tickCount=6)),
+            y=alt.Y("member:N", title=None, sort=None, axis=alt.Axis(labelLimit=150)), x=alt.X("share:Q", title="Share of the market", axis=alt.Axis(format="%", tickCount=6)),
             yOffset="year:N", color=alt.Color("year:N", title=None, scale=alt.Scale(range=PALETTE[:2]), legend=alt.Legend(orient="bottom")),
             tooltip=[alt.Tooltip("member:N", title="Member"), alt.Tooltip("year:N", title="Year"),
                      alt.Tooltip("share:Q", title="Share", format=".1%")])
@@ -61,7 +61,7 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT, v
     elif kind == "growth_size":
         out = base.mark_circle(size=70, color=PALETTE[0]).encode(
             x=alt.X("size:Q", title="Size in the base year (USD bn)", scale=alt.Scale(type="log")),
-            y=alt.Y("cagr:Q", title="CAGR", axis=alt.Axis(format=".1%"), scale=alt.Scale(zero=False)),
+            y=alt.Y("cagr:Q", title="CAGR", axis=alt.Axis(format=".2%"), scale=alt.Scale(zero=False)),
             tooltip=[alt.Tooltip("member:N", title="Member"), alt.Tooltip("size:Q", title="USD bn", format=",.2f"),
                      alt.Tooltip("cagr:Q", title="CAGR", format=".2%")])
     elif kind == "bars":
@@ -80,7 +80,8 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT, v
                      alt.Tooltip("value:Q", title="USD bn", format=",.1f")])
     else:
         raise ValueError(f"unknown chart kind {kind!r}")
-    spec = out.properties(width=width, height=height, title=chart["title"]).configure_view(stroke=None).configure(
+    # no title inside the chart: the renderers caption it (a title wider than a phone would widen the chart)
+    spec = out.properties(width=width, height=height).configure_view(stroke=None).configure(
         font="Helvetica, Arial, sans-serif").to_dict(validate=validate)
     spec["description"] = chart["alt"]
     return spec

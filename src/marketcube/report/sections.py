@@ -51,6 +51,7 @@ SCENARIO_TAIL = 0.1  # optimistic / pessimistic: the mean of the draws in the to
 # text: a string; year, count: integers; usd_bn: USD billions; share: fraction of a parent;
 # rate: growth per year (fraction); z: a standardised residual; number: a plain number; hhi: 0-10,000
 COLUMN_KINDS = ("text", "year", "count", "usd_bn", "share", "rate", "z", "number", "hhi")
+STACK_LIMIT = 10  # more members than colours a reader can tell apart: no stacked chart (the table and bars remain)
 REL_SOURCED = 1e-9  # a number within this relative distance of a claim's value is that claim's number
 
 
@@ -309,16 +310,17 @@ def _segments(b: _Builder) -> tuple[list[dict], list[dict]]:
             area = [{"member": n, "year": y, "value": b.series[s].at(y).value, "kind": "history" if y <= b.base else "forecast"}
                     for n, s in zip(names, sels) for y in b.years]
             big = sorted(zip(names, sels), key=lambda x: -b.series[x[1]].at(b.base).value)
-            b.chart(f"{key}-area", "stacked", f"By {level}: size by year (USD bn)", area,
-                    f"Stacked chart of the market by {level}, USD bn, {b.years[0]}–{b.end}; largest in {b.base}: "
-                    + ", ".join(f"{n} {_fmt(b.series[s].at(b.base).value)}" for n, s in big[:5]) + ".")
+            if len(sels) <= STACK_LIMIT:
+                b.chart(f"{key}-area", "stacked", f"By {level}: size by year (USD bn)", area,
+                        f"Stacked chart of the market by {level}, USD bn, {b.years[0]}–{b.end}; largest in {b.base}: "
+                        + ", ".join(f"{n} {_fmt(b.series[s].at(b.base).value)}" for n, s in big[:5]) + ".")
+                blocks.append({"type": "chart", "id": f"{key}-area"})
             shares = [{"member": n, "year": str(y), "share": b.series[s].at(y).value / b.series[()].at(y).value}
                       for n, s in zip(names, sels) for y in (b.base, b.end)]
             b.chart(f"{key}-share", "share_bars", f"By {level}: share of the market, {b.base} and {b.end}", shares,
                     f"Bar chart of each {level}'s share of the market in {b.base} and {b.end}: "
                     + ", ".join(f"{n} {_pct(b.series[s].at(b.base).value / b.series[()].at(b.base).value)}" for n, s in big[:5])
                     + f" in {b.base}.")
-            blocks.append({"type": "chart", "id": f"{key}-area"})
             blocks.append({"type": "chart", "id": f"{key}-share"})
             values_base = np.array([b.series[s].at(b.base).value for s in sels])
             values_end = np.array([b.series[s].at(b.end).value for s in sels])
