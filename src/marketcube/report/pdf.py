@@ -22,7 +22,10 @@ from .fmt import MARK, PROVENANCE_NOTE, cell_text, fact_text
 __all__ = ["render_pdf", "pdf_view", "Renderer"]
 
 TEMPLATE = "report.typ"
-LONG_TEXT = 28  # a text column whose longest cell is longer than this gets a share of the free width
+# a text column whose longest cell is longer than SHORT_TEXT characters shares the free width with the
+# others in proportion to that length, capped at LONG_TEXT; shorter ones and numbers take their own width
+SHORT_TEXT = 12
+LONG_TEXT = 60
 
 
 def _cell(cell: Any, kind: str) -> dict[str, str]:
@@ -38,8 +41,8 @@ def _table(t: dict[str, Any]) -> dict[str, Any]:
     widths = []
     for i, col in enumerate(cols):
         longest = max([len(r["cells"][i]["t"]) for r in rows] + [len(col["label"])])
-        if col["kind"] == "text" and longest > LONG_TEXT:
-            widths.append(f"{min(longest, 200)}")  # a weight for a fraction of the free width
+        if col["kind"] == "text" and longest > SHORT_TEXT:
+            widths.append(f"{min(longest, LONG_TEXT)}")  # a weight for its share of the free width
         else:
             widths.append("auto")
     return {
