@@ -489,8 +489,11 @@ class _Linear:
         HS = self.H @ Sd
         Gt = self.Gt.tocoo()
         HS[Gt.row, Gt.col] += Gt.data
-        normal = np.empty((m, m), order="F")  # LAPACK's order: factored in place, and the triangular solves read it as it is
-        top = normal[:n, :n]
+        # LAPACK's order, so it is factored in place and the triangular solves read it as it is;
+        # filled through its transpose (the matrix is symmetric), in the products' own C order
+        normal = np.empty((m, m), order="F")
+        filled = normal.T
+        top = filled[:n, :n]
         top[...] = self.St @ HS
         top += self.G @ Sd
         DD = self.DD.tocoo()
@@ -498,9 +501,9 @@ class _Linear:
         side = self.St @ self.F.toarray()
         DE = self.DE.tocoo()
         side[DE.row, DE.col] += DE.data
-        normal[:n, n:] = side
-        normal[n:, :n] = side.T
-        normal[n:, n:] = self.EE
+        filled[:n, n:] = side
+        filled[n:, :n] = side.T
+        filled[n:, n:] = self.EE
         ridge = 1e-12 * max(1.0, float(np.trace(normal)) / m)
         normal[np.diag_indices_from(normal)] += ridge
         chol = cho_factor(normal, lower=True, overwrite_a=True, check_finite=False)
