@@ -681,8 +681,16 @@ def solve(
     BLAS runs on one thread here: every dense product and factorisation of the solver is small,
     and on a machine whose cores are busy, OpenBLAS's threads wait on each other (a Cholesky of
     441 unknowns took 262 ms with two threads on a loaded two-core machine, 1.8 ms with one)."""
-    with _blas().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         return _solve(p, passes=passes, n_draws=n_draws, seed=seed, tol=tol, start=start, leave_out=leave_out)
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread. It restores the thread counts it found on exit,
+    so solves on several threads at once must run inside one such context of their caller's:
+    otherwise the first to finish restores the full count under the others, and the last leaves
+    the process at one thread."""
+    return _blas().limit(limits=1, user_api="blas")
 
 
 _BLAS: list = []
