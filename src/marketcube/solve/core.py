@@ -24,7 +24,8 @@ the robust (Cauchy) weights, linearises the ratios and biases around their curre
 enter as extra columns, with their log-normal priors as extra rows, so level and ratios are solved
 jointly rather than zig-zagging along the ridge between them), solves the weighted linear problem
 on columns scaled by the current cells (so every column is of order one) through its normal
-equations (Cholesky when small, preconditioned conjugate gradients when large; see ``_Linear``),
+equations (Cholesky when small, conjugate gradients preconditioned by an earlier pass's Cholesky
+factor while it stays close, and by blocks when large; see ``_Linear``),
 takes the step multiplicatively and updates the weights. Intervals come from
 randomize-then-optimize: the same weighted linear problem re-solved with every right-hand side
 perturbed by its own noise (exact posterior draws for the linearised Gaussian problem), scaled by
@@ -58,7 +59,7 @@ LEVERAGE_SAMPLES = 400_000  # claims x draws: the leverage feeds only the disper
 # claims), whose sampling error shrinks with both, so a market of 40,000 claims needs only 10 draws
 DIRECT_MAX = 6000  # unknowns up to which the normal equations are factored directly
 REUSE_STEPS = 15  # conjugate-gradient steps a solve preconditioned by an earlier factorisation may take
-# before it factors its own matrix (a step costs about 1/30 of a factorisation on the CMO pack)
+# before it factors its own matrix (on the CMO pack a step costs about 1/50 of a factorisation)
 REFRESH_STEPS = 6  # steps beyond which the next pass factors its own matrix instead (the old one has gone stale)
 REUSE_TOL = 1e-11  # relative residual, in the preconditioner's norm, at which such a solve stops: the
 # answer then equals the factored one to about that (the factored one is itself exact only to rounding)
@@ -558,7 +559,7 @@ class _Linear:
     def solve(self, b: np.ndarray, floor: float = 0.0) -> tuple[np.ndarray, np.ndarray, float]:
         """The cells, the ratio/bias increments and the size of the gradient (its norm in the
         preconditioner's terms) for right-hand side ``b``; the solve stops at ``tol`` of that size
-        or at ``floor``, whichever is larger (small problems: solved exactly)."""
+        or at ``floor``, whichever is larger (small problems: exactly, or to ``REUSE_TOL``)."""
         A = self.A
         # the current point is u = 1 on every cell column, 0 on the ratio/bias increments
         r0 = b - (A.C @ (A.S @ self.col) + A.D @ self.col)
