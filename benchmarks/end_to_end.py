@@ -11,7 +11,8 @@ Prints a table and writes benchmarks/results/end_to_end.json.
 - One more process runs the same flow in-process (``pipeline.run`` with a progress callback, then
   ``pipeline.publish`` of every format) to say where the time goes: import, then each stage from
   the callback's marks (``reconcile`` includes the claims' verdicts, which follow it without a mark
-  of their own), then publish.
+  of their own), then publish. The command line starts the PDF's process before the solvers, so
+  that it warms up meanwhile; this run does not, so its publish includes that start-up.
 - Target: the median of the command-line runs is at most 10 s (issue 6, on 2 cores).
 """
 
