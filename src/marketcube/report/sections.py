@@ -157,7 +157,10 @@ class _Builder:
         """A statement naming the member with the largest ``values`` if the draws and provenance
         support it, else saying the evidence cannot tell. Values within ``tie`` of each other (half
         the precision the report prints them at) are the same to the reader."""
-        order = np.argsort(-values, kind="stable")
+        # values equal to 12 significant digits are a tie, broken by the members' order in the pack
+        # (not by floating-point noise, which would make the statement flip between runs)
+        scale = float(np.max(np.abs(values))) or 1.0
+        order = np.argsort(-np.round(values / scale, 12), kind="stable")
         top = int(order[0])
         wins = np.mean(np.argmax(draws, axis=1) == top) if draws.size else 0.0
         second = int(order[1]) if len(order) > 1 else top
@@ -309,7 +312,8 @@ def _segments(b: _Builder) -> tuple[list[dict], list[dict]]:
             sels = [((dim.id, m.id),) for m, _ in ordered]
             area = [{"member": n, "year": y, "value": b.series[s].at(y).value, "kind": "history" if y <= b.base else "forecast"}
                     for n, s in zip(names, sels) for y in b.years]
-            big = sorted(zip(names, sels), key=lambda x: -b.series[x[1]].at(b.base).value)
+            top_value = max(b.series[s].at(b.base).value for s in sels) or 1.0
+            big = sorted(zip(names, sels), key=lambda x: -round(b.series[x[1]].at(b.base).value / top_value, 12))
             if len(sels) <= STACK_LIMIT:
                 b.chart(f"{key}-area", "stacked", f"By {level}: size by year (USD bn)", area,
                         f"Stacked chart of the market by {level}, USD bn, {b.years[0]}–{b.end}; largest in {b.base}: "
@@ -578,10 +582,21 @@ def _methodology(b: _Builder, document: dict[str, Any]) -> list[dict]:
     for x in a["attributions"]:
         t.row([x["id"], f"{_pct(x['share'], 0)} of {x['company']}'s revenue is in the market", _num(x["uncertainty"], "assumed"),
                x["rationale"]])
+    names = {d.id: d.name for d in b.m.all_definitions}
+    counts: dict[str, int] = {}
+    for c in b.m.claims:
+        counts[c.label] = counts.get(c.label, 0) + 1
+    labels = _Table("labels", "Definitions: every market label the sources use, and the definition it maps to", [
+        _col("label", "Label as written", "text"), _col("definition", "Definition", "text"), _col("claims", "Claims", "count")])
+    for label, definition in sorted(b.m.labels.items()):
+        labels.row([label, names.get(definition, definition), counts.get(label, 0)])
+    labels.note = (f"The target definition is {b.m.definition.name}; claims under the others inform it through the "
+                   "estimated ratios of section 2, never as if they measured the same thing.")
     return [
         {"type": "list", "items": [f"{m['stage'].capitalize()}: {m['text']}" for m in document["methodology"]]},
         {"type": "paragraph", "text": f"FX policy: {b.m.fx_policy}."},
         {"type": "paragraph", "text": f"Calendarisation: {b.m.calendarisation}."},
+        {"type": "table", "id": b.table(labels)},
         {"type": "table", "id": b.table(t)},
     ]
 
