@@ -140,3 +140,37 @@ def test_excel_pack_adds_up_in_its_own_sheets_and_keeps_text_as_text(published):
     with zipfile.ZipFile(out / "report.xlsx") as z:
         charts = [n for n in z.namelist() if n.startswith("xl/charts/chart")]
     assert len(charts) >= 2  # native charts: the total, and the segments of every dimension with several tops
+
+
+def test_every_report_table_has_a_sheet_whose_parts_add_up_in_the_sheet(published):
+    import openpyxl
+
+    _, out, _ = published
+    doc = json.loads((out / "report.json").read_text())
+    wb = openpyxl.load_workbook(out / "report.xlsx")
+    checked = 0
+    for table in doc["tables"].values():
+        if table["id"] == "claims":
+            continue  # the Claims sheet carries it, with more columns
+        rows = list(wb[table["id"]].iter_rows(values_only=True))
+        header, body = rows[0], rows[1:1 + len(table["rows"])]
+        assert header[len(table["columns"])] == "Row"
+        for check in table["checks"]["sums"]:
+            for key in check["columns"]:
+                c = [col["key"] for col in table["columns"]].index(key)
+                parts = sum(body[r][c] for r in check["parts"])
+                assert isinstance(body[check["total"]][c], float)  # a number, not a formula
+                assert parts == pytest.approx(body[check["total"]][c], rel=1e-9), (table["id"], key)
+                checked += 1
+        # each number's provenance sits in the block after the blank column, in the table's order
+        numeric = [i for i, col in enumerate(table["columns"]) if col["kind"] != "text"]
+        for r, row in zip(table["rows"], body):
+            marks = row[len(table["columns"]) + 2:]
+            assert list(marks) == [r["cells"][i]["p"] if isinstance(r["cells"][i], dict) else None for i in numeric]
+    assert checked > 10
+    n = len(doc["tables"]["size"]["rows"])
+    totals = {row[0]: row[1:] for row in wb["size"].iter_rows(min_row=2, max_row=1 + n, values_only=True)}
+    json_total = {p["year"]: p["value"] for s in doc["series"] if s["dimension"] is None for p in s["values"]}
+    for year, values in totals.items():
+        assert values[1] == pytest.approx(json_total[year], rel=1e-15)  # the table's totals are the JSON's
+    assert len(totals) == n

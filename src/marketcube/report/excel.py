@@ -164,7 +164,7 @@ def _table_sheet(w: _Writer, t: dict[str, Any]) -> None:
     formats = {i: (w.pct if c["kind"] in ("share", "rate") else w.num) for i, c in enumerate(cols) if c["kind"] in UNITS}
     for r, row in enumerate(t["rows"], start=1):
         values = [c["v"] if isinstance(c, dict) else c for c in row["cells"]]
-        provenance = [row["cells"][i]["p"] if isinstance(row["cells"][i], dict) else "" for i in numeric]
+        provenance = [row["cells"][i]["p"] if isinstance(row["cells"][i], dict) else None for i in numeric]
         w.row(ws, r, values + [row["role"] or "", None] + provenance, formats)
     below = len(t["rows"]) + 2
     ws.write_string(below, 0, t["title"])
