@@ -26,6 +26,7 @@ import scipy.sparse as sp
 N_REGIONS, PER_REGION, N_TYPES, N_USERS = 5, 8, 2, 3
 N_COUNTRIES = N_REGIONS * PER_REGION
 T_FIT, H = 15, 8
+MIN_HISTORY = 6  # the first backtest origin: a drift from 5 steps
 SIZES = {"1k": 4, "10k": 42, "50k": 208, "500k": 2084}
 
 # (name, dimensions kept); the bottom level keeps all four
@@ -75,9 +76,33 @@ class Market:
     def y_test(self) -> np.ndarray:
         return self.truth[:, T_FIT:]
 
+    def backtests(self) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Forecasts made at earlier origins inside the fitting years, each with only the data
+        before its origin: per origin t (the first t points known, t = MIN_HISTORY .. 14), the base
+        forecasts for the next H years (n x H), their in-sample residuals (n x t-1) and what happened
+        (n x H, NaN past the fitting years). Nothing of the 8 test years is used."""
+        out = []
+        for t in range(MIN_HISTORY, T_FIT):
+            y_hat, resid = drift_forecast(self.truth[:, :t])
+            actual = np.full_like(y_hat, np.nan)
+            k = min(H, T_FIT - t)
+            actual[:, :k] = self.truth[:, t:t + k]
+            out.append((t, y_hat, resid, actual))
+        return out
+
     def paths(self, n_paths: int, seed: int, dtype=np.float64) -> np.ndarray:
         """Joint bootstrap sample paths of the base forecasts, n_paths x n x H."""
         return bootstrap_paths(self.truth[:, T_FIT - 1], self.log_drift, self.log_resid, n_paths, seed, dtype)
+
+
+def drift_forecast(history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drift on log values from ``history`` (n x t): the base forecasts of the next H points and the
+    in-sample one-step residuals in value units (n x t-1)."""
+    logs = np.log(history)
+    drift = np.diff(logs, axis=1).mean(axis=1)
+    fitted = history[:, :-1] * np.exp(drift)[:, None]
+    y_hat = history[:, -1][:, None] * np.exp(drift[:, None] * np.arange(1, H + 1))
+    return y_hat, history[:, 1:] - fitted
 
 
 def bootstrap_paths(last: np.ndarray, drift: np.ndarray, resid: np.ndarray, n_paths: int, seed: int,
@@ -142,10 +167,9 @@ def market(size: str, seed: int = 5) -> Market:
     diffs = np.diff(logs, axis=1)  # n x 14
     drift = diffs.mean(axis=1)
     log_resid = diffs - drift[:, None]
-    fitted = truth[:, : T_FIT - 1] * np.exp(drift)[:, None]
-    y_hat = truth[:, T_FIT - 1][:, None] * np.exp(drift[:, None] * np.arange(1, H + 1))
+    y_hat, residuals = drift_forecast(truth[:, :T_FIT])
     nested_rows = _match_rows(S_nested, S)
-    return Market(K, S, tags, S_nested, tags_nested, nested_rows, truth, y_hat, fitted, truth[:, 1:T_FIT] - fitted,
+    return Market(K, S, tags, S_nested, tags_nested, nested_rows, truth, y_hat, truth[:, 1:T_FIT] - residuals, residuals,
                   drift, log_resid)
 
 

@@ -7,12 +7,16 @@ Prints tables and writes benchmarks/results/reconcile.json.
 Every measurement runs in a process of its own:
 - marketcube, one process per size: every method timed from base forecasts and residuals in to
   reconciled forecasts out (structure, covariance and shrinkage included), then intervals from
-  joint bootstrap sample paths, timed separately. Memory: the peak resident memory of each method
+  joint bootstrap sample paths calibrated per level on backtests inside the fitting years (the same
+  method reconciled at 9 earlier origins, each with only the data before it; ``project.calibrate``),
+  timed separately, paths and calibration together. Memory: the peak resident memory of each method
   minus the resident memory once the inputs are loaded (the peak is reset before each method by
   writing 5 to /proc/self/clear_refs).
 - hierarchicalforecast, one process per class, method and size, capped at 5 minutes and 16 GiB
   (the parent polls its resident memory), called with numpy arrays (no DataFrame overhead); a
   class and method that failed at one size is not tried at larger ones.
+Interval coverage of one market is one draw of its common shocks: the 1k market is also drawn with
+8 seeds (``--replicate``) to show the spread of coverage across markets (measured, no target).
 Exactness: the largest |a - b| over the largest |b| against hierarchicalforecast's dense classes
 where they run; at sizes they cannot reach, against an exact dense solve on random
 sub-hierarchies of the same market (the same marketcube code on a subset of its bottom series),
@@ -163,18 +167,62 @@ def run_ours(size: str, outdir: str) -> dict:
                       for lv in (80, 95)}}
     interval_rows = []
     methods = ["bottom_up", "ols", "wls_struct", "wls_var", "mint_shrink"] if mk.S.shape[1] <= 60_000 else ["mint_shrink"]
+    groups = np.empty(mk.S.shape[0], dtype=np.int64)
+    for k, rows_of_level in enumerate(mk.tags.values()):
+        groups[rows_of_level] = k
+    backtests = mk.backtests()
     for method in methods:
         _reset_peak()
         t0 = time.perf_counter()
         bounds, _ = pj.intervals(results[method], paths, (80, 95), chunk=8)
+        path_only = time.perf_counter() - t0
+        # calibration: the same method at each backtest origin inside the fitting years, with only
+        # the data before it (its own residuals and covariance), then conformal factors per level
+        bt = np.stack([pj.reconcile(f, mk.S, method, residuals=e).series for _, f, e, _ in backtests])
+        cal = pj.calibrate(results[method].series, bounds, bt, np.stack([a for *_, a in backtests]), groups)
         seconds = time.perf_counter() - t0
-        cover[method] = {lv: _coverage(mk, *bounds[lv]) for lv in (80, 95)}
-        interval_rows.append({"size": size, "method": method, "paths": N_PATHS, "seconds": seconds,
-                              "extra_gib": _status()["VmHWM"] - base, "coverage80": cover[method][80],
-                              "coverage95": cover[method][95]})
+        raw = {lv: _coverage(mk, *bounds[lv]) for lv in (80, 95)}
+        cover[method] = {lv: _coverage(mk, *cal.bounds[lv]) for lv in (80, 95)}
+        interval_rows.append({"size": size, "method": method, "paths": N_PATHS, "backtest_origins": len(backtests),
+                              "seconds": seconds, "paths_seconds": path_only, "extra_gib": _status()["VmHWM"] - base,
+                              "coverage80": cover[method][80], "coverage95": cover[method][95],
+                              "paths_only_coverage80": raw[80], "paths_only_coverage95": raw[95],
+                              "factor95_range": [float(cal.factors[95].min()), float(cal.factors[95].max())]})
         print(f"  marketcube {size} intervals {method}: {seconds:.1f} s", file=sys.stderr, flush=True)
     return {"rows": rows, "accuracy": accuracy, "sub": sub, "intervals": interval_rows,
             "base_coverage": cover["base"], "path_seconds": path_seconds}
+
+
+REPLICATION_SIZE = "1k"
+REPLICATION_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)  # market seeds; seed 5 is the benchmark's own market
+
+
+def run_replications(size: str) -> list[dict]:
+    """How much one market's coverage says: the calibrated intervals' coverage of the test years on
+    markets drawn with other seeds (same structure and settings), every interval method."""
+    import hierarchy_sim as hs
+    from marketcube.solve import project as pj
+
+    out = []
+    for seed in REPLICATION_SEEDS:
+        mk = hs.market(size, seed=seed)
+        paths = mk.paths(N_PATHS, seed=11)
+        groups = np.empty(mk.S.shape[0], dtype=np.int64)
+        for k, rows_of_level in enumerate(mk.tags.values()):
+            groups[rows_of_level] = k
+        backtests = mk.backtests()
+        actual = np.stack([a for *_, a in backtests])
+        for method in ["bottom_up", "ols", "wls_struct", "wls_var", "mint_shrink"]:
+            rec = pj.reconcile(mk.y_hat, mk.S, method, residuals=mk.residuals)
+            bounds, _ = pj.intervals(rec, paths, (80, 95), chunk=8)
+            bt = np.stack([pj.reconcile(f, mk.S, method, residuals=e).series for _, f, e, _ in backtests])
+            cal = pj.calibrate(rec.series, bounds, bt, actual, groups)
+            out.append({"size": size, "seed": seed, "method": method,
+                        "coverage80": _coverage(mk, *cal.bounds[80]), "coverage95": _coverage(mk, *cal.bounds[95]),
+                        "paths_only_coverage80": _coverage(mk, *bounds[80]),
+                        "paths_only_coverage95": _coverage(mk, *bounds[95])})
+        print(f"  replication seed {seed} done", file=sys.stderr, flush=True)
+    return out
 
 
 def _subhierarchy_check(mk, pj) -> list[dict]:
@@ -285,7 +333,7 @@ def _watch(cmd: list[str], cap_seconds: float = CAP_SECONDS) -> tuple[str, dict 
 # ---------------------------------------------------------------- the run
 
 
-def _report(sizes, rows, hf_rows, acc, subs, ivs, base_cov, env_note, final: bool) -> None:
+def _report(sizes, rows, hf_rows, acc, subs, ivs, base_cov, env_note, final: bool, replications=None) -> None:
     """Print the tables (at the end) and write the JSON (after every size, so nothing is lost)."""
     out = HERE / "results" / "reconcile.json"
     if not final:
@@ -308,12 +356,25 @@ def _report(sizes, rows, hf_rows, acc, subs, ivs, base_cov, env_note, final: boo
         for method in GLS:
             v = max(s["rel_diff"] for s in subs if s["size"] == size and s["method"] == method)
             print(f"{size:>5} {method:>12} {v:.1e}")
-    print(f"\nintervals: reconciled bootstrap paths ({N_PATHS} joint paths), coverage of the 8 test years' truth")
-    print(f"{'size':>5} {'method':>12} {'seconds':>8} {'extra GiB':>9} {'cov80':>6} {'cov95':>6}")
+    print(f"\nintervals: reconciled bootstrap paths ({N_PATHS} joint paths), calibrated per level on backtests inside "
+          "the fitting years; coverage of the 8 test years' truth (paths only: before calibration)")
+    print(f"{'size':>5} {'method':>12} {'seconds':>8} {'extra GiB':>9} {'cov80':>6} {'cov95':>6} {'paths80':>7} {'paths95':>7}")
     for size in sizes:
         print(f"{size:>5} {'base':>12} {'':>8} {'':>9} {base_cov[size]['80']:>6.3f} {base_cov[size]['95']:>6.3f}")
         for r in (x for x in ivs if x["size"] == size):
-            print(f"{size:>5} {r['method']:>12} {r['seconds']:>8.1f} {r['extra_gib']:>9.3f} {r['coverage80']:>6.3f} {r['coverage95']:>6.3f}")
+            print(f"{size:>5} {r['method']:>12} {r['seconds']:>8.1f} {r['extra_gib']:>9.3f} {r['coverage80']:>6.3f} "
+                  f"{r['coverage95']:>6.3f} {r.get('paths_only_coverage80', float('nan')):>7.3f} "
+                  f"{r.get('paths_only_coverage95', float('nan')):>7.3f}")
+    if replications:
+        print(f"\nreplications: coverage of the test years on {len(REPLICATION_SEEDS)} markets of size {REPLICATION_SIZE} "
+              f"(seeds {', '.join(map(str, REPLICATION_SEEDS))}; the benchmark's market is seed 5); mean and sd over seeds")
+        print(f"{'method':>12} {'cov95':>6} {'sd':>6} {'min':>6} {'cov80':>6} {'paths95':>7} {'paths80':>7}")
+        for method in dict.fromkeys(r["method"] for r in replications):
+            rs = [r for r in replications if r["method"] == method]
+            c95 = np.array([r["coverage95"] for r in rs])
+            print(f"{method:>12} {c95.mean():>6.3f} {c95.std(ddof=1):>6.3f} {c95.min():>6.3f} "
+                  f"{np.mean([r['coverage80'] for r in rs]):>6.3f} {np.mean([r['paths_only_coverage95'] for r in rs]):>7.3f} "
+                  f"{np.mean([r['paths_only_coverage80'] for r in rs]):>7.3f}")
     big = sizes[-1]
     print(f"\nmean absolute percentage error against the synthetic truth, by level, size {big}")
     methods = list(acc[big])
@@ -349,13 +410,17 @@ def _report(sizes, rows, hf_rows, acc, subs, ivs, base_cov, env_note, final: boo
     out = HERE / "results" / "reconcile.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"rows": rows + hf_rows, "targets": targets, "sub_hierarchies": subs, "intervals": ivs,
-                               "base_coverage": base_cov, "accuracy_mape_by_level": acc, "note": env_note}, indent=1) + "\n")
+                               "base_coverage": base_cov, "accuracy_mape_by_level": acc,
+                               "interval_replications": replications or [], "note": env_note}, indent=1) + "\n")
     print(f"wrote {out}")
 
 
 def main(sizes: list[str]) -> int:
     if sizes and sizes[0] == "--ours":
         print(json.dumps(run_ours(sizes[1], sizes[2])))
+        return 0
+    if sizes and sizes[0] == "--replicate":
+        print(json.dumps(run_replications(sizes[1])))
         return 0
     if sizes and sizes[0] == "--hf":
         print(json.dumps(run_hf(sizes[1], sizes[2], sizes[3])))
@@ -396,8 +461,15 @@ def main(sizes: list[str]) -> int:
             else:
                 failed.add(label)
             hf_rows.append(row)
+        if size == sizes[-1]:
+            print(f"replications: coverage on {len(REPLICATION_SEEDS)} markets of size {REPLICATION_SIZE}",
+                  file=sys.stderr, flush=True)
+            status, replications = _watch([sys.executable, __file__, "--replicate", REPLICATION_SIZE],
+                                          cap_seconds=float("inf"))
+            if replications is None:
+                raise SystemExit(f"replications failed: {status}")
         _report(sizes[: sizes.index(size) + 1], rows, hf_rows, acc, subs, ivs, base_cov, env_note,
-                 final=size == sizes[-1])
+                 final=size == sizes[-1], replications=replications if size == sizes[-1] else None)
     return 0
 
 

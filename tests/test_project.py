@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy.optimize import nnls
 
 from marketcube.solve.project import hierarchy, reconcile, shrinkage_intensity
+from marketcube.solve import project as pj
 
 GLS = ["ols", "wls_struct", "wls_var", "mint_shrink"]
 T, H = 15, 8
@@ -413,3 +414,58 @@ def test_intervals_refuse_bad_paths():
     bad[3, 2, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         intervals(r, bad)
+
+
+# ---------------------------------------------------------------- calibration from backtests
+
+
+def _calibration_case(seed: int = 3):
+    """Two groups of 3 series, 2 horizons; paths gave +-10% intervals; backtest errors are
+    uniform in +-20% for group 0 and +-5% for group 1 (4 origins each, all outcomes known)."""
+    rng = np.random.default_rng(seed)
+    point = np.full((6, 2), 50.0)
+    bounds = {95: (point * 0.9, point * 1.1), 80: (point * 0.95, point * 1.05)}
+    backtest = np.full((40, 6, 2), 20.0)
+    spread = np.array([0.2, 0.2, 0.2, 0.05, 0.05, 0.05])[None, :, None]
+    actual = backtest * (1 + spread * rng.uniform(-1, 1, backtest.shape))
+    return point, bounds, backtest, actual, np.array([0, 0, 0, 1, 1, 1])
+
+
+def test_calibration_scales_each_group_to_its_backtest_errors():
+    point, bounds, backtest, actual, groups = _calibration_case()
+    cal = pj.calibrate(point, bounds, backtest, actual, groups)
+    # group 0's errors reach 20%, twice the paths' 10%: its 95% sides about double; group 1's shrink
+    assert 1.7 < cal.factors[95][0] < 2.05 and 0.4 < cal.factors[95][1] < 0.55
+    lo, hi = cal.bounds[95]
+    assert np.allclose(point - lo, cal.factors[95][groups][:, None] * 5.0)
+    # the conformal guarantee on the calibration data itself: at least 95% of relative errors inside
+    rel = (actual - backtest) / backtest
+    inside = (rel >= (lo - point)[None] / point[None]) & (rel <= (hi - point)[None] / point[None])
+    for k in (0, 1):
+        assert inside[:, groups == k].mean() >= 0.95
+    assert list(cal.scores) == [240, 240]
+
+
+def test_calibration_is_unit_invariant_and_keeps_thin_groups():
+    point, bounds, backtest, actual, groups = _calibration_case()
+    a = pj.calibrate(point, bounds, backtest, actual, groups)
+    scaled = {lv: (lo * 1000, hi * 1000) for lv, (lo, hi) in bounds.items()}
+    b = pj.calibrate(point * 1000, scaled, backtest * 1000, actual * 1000, groups)
+    for lv in (80, 95):
+        np.testing.assert_allclose(a.factors[lv], b.factors[lv], rtol=1e-12)
+    # a group with no known outcome keeps its paths' intervals; outcomes past the history are NaN
+    actual = actual.copy()
+    actual[:, groups == 1, :] = np.nan
+    c = pj.calibrate(point, bounds, backtest, actual, groups)
+    assert c.factors[95][1] == 1.0 and c.scores[1] == 0
+    np.testing.assert_array_equal(c.bounds[95][0][groups == 1], bounds[95][0][groups == 1])
+
+
+def test_calibration_floors_at_zero_and_refuses_bad_shapes():
+    point, bounds, backtest, actual, groups = _calibration_case()
+    cal = pj.calibrate(point, {95: (point * 0.9, point * 1.1)}, backtest, actual * 3, groups, nonnegative=True)
+    assert cal.bounds[95][0].min() == 0.0
+    with pytest.raises(ValueError, match="origins, n_series, h"):
+        pj.calibrate(point, bounds, backtest[:, :5], actual[:, :5], groups)
+    with pytest.raises(ValueError, match="groups"):
+        pj.calibrate(point, bounds, backtest, actual, groups[:5])

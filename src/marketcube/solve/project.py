@@ -57,7 +57,8 @@ hierarchicalforecast's non-negative MinTrace differs by definition: it sets nega
 forecasts to zero before its quadratic program (tests/test_project_reference.py).
 
 ``intervals(result, paths)`` reconciles joint sample paths of the base forecasts with the same
-projection and reads each series' interval off the reconciled paths.
+projection and reads each series' interval off the reconciled paths; ``calibrate`` then scales
+each group's intervals so that they hold their coverage in backtests inside the history.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ __all__ = [
     "weights",
     "shrinkage_intensity",
     "reconcile",
+    "calibrate",
+    "Calibration",
 ]
 
 METHODS = ("bottom_up", "ols", "wls_struct", "wls_var", "mint_shrink", "top_down")
@@ -914,3 +917,85 @@ def _intervals(rec, paths, levels, chunk, seed, keep_bottom):
     for i, lv in enumerate(levels):
         out[lv] = (bounds[2 * i], bounds[2 * i + 1])
     return out, (bottom.transpose(1, 0, 2) if keep_bottom else None)
+
+
+# ---------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Reconciled intervals widened or narrowed to hold their coverage in backtests.
+
+    ``bounds``: per level, (lower, upper), n_series x h, in the forecasts' unit; ``factors``: per
+    level, the multiplier of each group's interval sides (groups x 1); ``scores``: per group, how
+    many backtest errors it was calibrated on."""
+
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]]
+    factors: dict[float, np.ndarray]
+    scores: np.ndarray
+
+
+def calibrate(
+    point: np.ndarray,
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]],
+    backtest: np.ndarray,
+    actual: np.ndarray,
+    groups: np.ndarray,
+    *,
+    nonnegative: bool = False,
+) -> Calibration:
+    """Split-conformal calibration of reconciled intervals from backtests inside the history.
+
+    The projection of sample paths gives each series an interval whose shape (its two sides, how
+    it widens with the horizon) follows the paths; whether it is wide enough depends on whether
+    the paths carry all of the forecast error, which they rarely do (the base model's own error,
+    and a covariance estimated on the same residuals it is judged on: MinT's W fits its own
+    history). This measures it instead: ``backtest`` (origins x n_series x h) holds reconciled
+    forecasts made at earlier origins inside the history, each reconciled with only the data
+    before its origin (its own residuals and covariance), and ``actual`` what happened (NaN where
+    it lies past the history). Each backtest error is scored in units of the side of the interval
+    it fell on, relative to the forecast (``|y - f| / f`` over the interval's relative side for
+    the same series and horizon), and each group of series (``groups``, an integer per series,
+    e.g. its level) gets the conformal quantile of its scores as the multiplier of its interval
+    sides about the point (Vovk, Gammerman & Shafer 2005; the ``ceil((N + 1) p)``-th smallest of N
+    scores). Relative scores assume the error scales with the level, as it does for market sizes
+    and log-linear models. A group with fewer than ``ceil(1 / (1 - p)) - 1`` scores for level p
+    keeps its intervals (factor 1).
+    """
+    point = np.asarray(point, dtype=np.float64)
+    B = np.asarray(backtest, dtype=np.float64)
+    Y = np.asarray(actual, dtype=np.float64)
+    g = np.asarray(groups)
+    if B.shape != Y.shape or B.ndim != 3 or B.shape[1:] != point.shape:
+        raise ValueError(f"backtest and actual must be (origins, n_series, h) = (k, {point.shape[0]}, {point.shape[1]}), "
+                         f"got {B.shape} and {Y.shape}")
+    if g.shape != (point.shape[0],) or not np.issubdtype(g.dtype, np.integer) or g.min() < 0:
+        raise ValueError("groups must give every series a non-negative integer group")
+    n_groups = int(g.max()) + 1
+    rel = (Y - B) / np.where(np.abs(B) > 0, np.abs(B), np.nan)  # NaN where nothing happened yet or f = 0
+    scale = np.where(np.abs(point) > 0, np.abs(point), np.nan)
+    out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    factors: dict[float, np.ndarray] = {}
+    counts = np.zeros(n_groups, dtype=np.int64)
+    for lv, (lo, hi) in bounds.items():
+        up = (hi - point) / scale
+        dn = (point - lo) / scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            score = np.where(rel > 0, rel / up[None], -rel / dn[None])
+        score[rel == 0] = 0.0
+        p = lv / 100.0
+        c = np.ones(n_groups)
+        for k in range(n_groups):
+            s = score[:, g == k, :]
+            s = np.sort(s[np.isfinite(s)])
+            counts[k] = s.size
+            need = int(np.ceil((s.size + 1) * p))
+            if s.size and need <= s.size:
+                c[k] = max(float(s[need - 1]), 0.0)
+        cg = c[g][:, None]
+        new_lo, new_hi = point - cg * (point - lo), point + cg * (hi - point)
+        if nonnegative:
+            new_lo = np.maximum(new_lo, 0.0)
+        out[lv] = (new_lo, new_hi)
+        factors[lv] = c
+    return Calibration(out, factors, counts)
