@@ -114,7 +114,14 @@ def test_readme_shows_what_make_report_prints(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "marketcube.cli", "report", "--out", "out/cmo"], capture_output=True,
                        text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    assert "```text\n" + r.stdout + "```" in (REPO / "README.md").read_text(), "update README's example output"
+    readme = (REPO / "README.md").read_text()
+    assert "```text\n" + r.stdout + "```" in readme, "update README's example output"
+    # the pictures of the report's first page and of a chart that README shows are there
+    import re
+
+    for image in re.findall(r'(?:src="|\]\()(docs/img/[^")]+\.png)', readme):
+        assert (REPO / image).stat().st_size > 10_000, image
+    assert "docs/img/report-first-page.png" in readme and "docs/img/report-chart.png" in readme
 
 
 def test_forecast_carries_the_history_uncertainty_and_a_published_growth(cmo) -> None:

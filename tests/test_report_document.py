@@ -75,6 +75,13 @@ def test_a_number_equal_to_a_claim_is_sourced(report) -> None:
             key = (json.dumps(cell["at"]["selection"], sort_keys=True), cell["at"]["year"])
             if any(abs(v - cell["v"]) <= 1e-9 * abs(v) for v in claims.get(key, [])):
                 assert cell["p"] == "sourced" and cell.get("ref"), (where, cell)
+    # and the other way round: every number marked sourced is its claim's number
+    by_id = {c["id"]: c for c in doc["claims"]}
+    for where, cell in _numeric_cells(doc):
+        if cell["p"] == "sourced" and cell["v"] is not None:
+            claim = by_id[cell["ref"]]
+            own = [claim["value"], claim["claimed"], claim["value_usd_bn"]]
+            assert any(v is not None and abs(v - cell["v"]) <= 1e-9 * abs(v) for v in own), (where, cell, claim["id"])
     # the rule itself: the model's number for a selection and year, were it a claim's, is sourced
     b = _Builder(result)
     claim = next(i for i in result.evidence.items if i.claim.kind == "size" and i.value_usd_bn
@@ -84,9 +91,9 @@ def test_a_number_equal_to_a_claim_is_sourced(report) -> None:
     assert cell["p"] == "sourced" and cell["ref"] == claim.claim.id
     assert b.size((), claim.year, value=claim.value_usd_bn * 1.001)["p"] != "sourced"
     # company revenues as reported are the claims' own numbers
-    companies = doc["tables"]["companies"]
+    companies = doc["tables"].get("companies", {"rows": []})
     for r in companies["rows"]:
-        assert r["cells"][3]["p"] == "sourced"
+        assert r["cells"][3]["p"] == "sourced" and r["cells"][3]["v"] == by_id[r["cells"][3]["ref"]]["value"]
 
 
 def test_a_leaf_split_with_no_evidence_is_assumed(report) -> None:
@@ -179,9 +186,16 @@ def test_scenarios_are_coherent_and_ordered(report) -> None:
 def test_statements_never_name_a_leader_the_evidence_cannot_support(report) -> None:
     _, doc = report
     assert doc["statements"]
+    import re
+
     for s in doc["statements"]:
         if not s["supported"]:
             assert "not distinguishable by the evidence" in s["text"]
+        else:  # a leader is named only when it leads in at least 90% of the joint draws
+            share = re.search(r"leads in (\d+)% of", s["basis"])
+            assert share is None or int(share.group(1)) >= 90, s
+        names = re.match(r"^.*?: not distinguishable by the evidence; (.+?) and (.+?) are level", s["text"])
+        assert not names or names.group(1) != names.group(2), s["text"]
     # on the CMO market every split below the total rests on assumptions or overlapping ranges somewhere
     if doc["market"]["id"] == "cmo":
         assert any(not s["supported"] for s in doc["statements"])

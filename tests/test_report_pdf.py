@@ -49,8 +49,17 @@ def test_pdf_has_the_ten_sections_and_the_json_headline(cmo_pdf) -> None:
     for number, (_, title) in enumerate(SECTIONS, 1):
         assert f"{number}. {title}" in text, title
     h = doc["headline"]
-    assert f"{fmt_bn(h['total_base_year'])}" in text and f"{fmt_bn(h['total_study_end'])}" in text
-    assert fmt_pct(h["cagr"]["value"]) in text
+    first = " ".join(subprocess.run([_tool("pdftotext"), "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
+                                    text=True, check=True).stdout.split())
+    base, end = doc["years"]["base_year"], doc["years"]["study_end"]
+    # the title page's three headline figures, in the order of their labels, are the JSON's (poppler reads
+    # the row of labels, then the row of values, each value followed by its provenance mark)
+    import re
+
+    labels = f"Market size {base} (USD bn) Market size {end} (USD bn, forecast) CAGR {base}→{end}"
+    values = " ".join(re.escape(v) + "[SDMA]" for v in (fmt_bn(h["total_base_year"]), fmt_bn(h["total_study_end"]),
+                                                         fmt_pct(h["cagr"]["value"])))
+    assert re.search(re.escape(labels) + " " + values, first), first
     assert doc["inputs_hash"] in text and doc["edition"] in text and doc["run_date"] in text
 
 

@@ -43,18 +43,23 @@ def calendar_year(fiscal_year: int, fiscal_year_end: str) -> int:
     return fiscal_year if month >= 6 else fiscal_year - 1
 
 
+def _exact(x: float) -> str:
+    """A number as written, every digit (up to 10 decimals), thousands separated, never 1e+06."""
+    return f"{x:,.10f}".rstrip("0").rstrip(".")
+
+
 def _to_usd_bn(market: Market, value: float, unit: str, year: int | None) -> tuple[float | None, str, str]:
     currency, scale = unit.split()
     bn = value * SCALE_TO_BN[scale]
     if currency == "USD":
-        return bn, "" if scale == "bn" else f"{value:g} USD mn = {bn:g} USD bn", ""
+        return bn, "" if scale == "bn" else f"{_exact(value)} USD mn = {_exact(bn)} USD bn", ""
     if year is None:
         return None, "", f"{currency} value with no year: no rate to convert it at"
     rate = market.fx.get(year, {}).get(currency)
     if rate is None:
         return None, "", f"no FX rate for {currency} in {year}"
     usd = bn / rate
-    return usd, f"{value:g} {unit} at {rate:g} {currency}/USD ({year} average) = {usd:.4g} USD bn", ""
+    return usd, f"{_exact(value)} {unit} at {_exact(rate)} {currency}/USD ({year} average) = {usd:.4g} USD bn", ""
 
 
 def normalise(market: Market) -> Evidence:
@@ -65,7 +70,7 @@ def normalise(market: Market) -> Evidence:
             assert c.value is not None and c.year is not None
             year = calendar_year(c.year, c.fiscal_year_end) if c.kind == "revenue" else c.year
             usd, how, problem = _to_usd_bn(market, c.value, c.unit, year)
-            if c.kind == "revenue" and year != c.year:
+            if c.kind == "revenue" and c.fiscal_year_end and c.fiscal_year_end != "12-31":
                 how = f"fiscal {c.year} (ends {c.fiscal_year_end}) counted as calendar {year}; " + how
             items.append(Item(c, year, value_usd_bn=usd, conversion=how, problem=problem))
         elif c.kind in ("share", "growth"):

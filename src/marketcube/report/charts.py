@@ -15,6 +15,7 @@ __all__ = ["vega_lite", "svgs", "javascript_bundle", "warm_up"]
 
 WIDTH = 560
 HEIGHT = 260
+LABELLED_POINTS = 8
 PALETTE = ["#1f5fa8", "#e07b39", "#2f8f5b", "#b8475a", "#7a5ea8", "#8c6d31", "#3c9bb5", "#c4579b", "#6b7a8f",
            "#a3a127"]
 
@@ -43,8 +44,9 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT, v
                alt.Tooltip("kind:N", title="Kind")]
         band95 = base.mark_area(opacity=0.15, color=PALETTE[0]).encode(x=year, y=alt.Y("lo95:Q", title="USD bn"), y2="hi95:Q")
         band80 = base.mark_area(opacity=0.25, color=PALETTE[0]).encode(x=year, y="lo80:Q", y2="hi80:Q")
-        line = base.mark_line(color=PALETTE[0], point=True).encode(
-            x=year, y=usd, strokeDash=alt.StrokeDash("kind:N", title=None, legend=alt.Legend(orient="bottom")), tooltip=tip)
+        dash = alt.StrokeDash("kind:N", title=None, legend=alt.Legend(orient="bottom"),
+                              scale=alt.Scale(domain=["history", "forecast"], range=[[1, 0], [5, 3]]))
+        line = base.mark_line(color=PALETTE[0], point=True).encode(x=year, y=usd, strokeDash=dash, tooltip=tip)
         out = band95 + band80 + line
     elif kind == "stacked":
         out = base.mark_area().encode(
@@ -59,11 +61,16 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT, v
                      alt.Tooltip("share:Q", title="Share", format=".1%")])
         height = 24 * len({d["member"] for d in chart["data"]}) + 10
     elif kind == "growth_size":
-        out = base.mark_circle(size=70, color=PALETTE[0]).encode(
+        dots = base.mark_circle(size=70, color=PALETTE[0]).encode(
             x=alt.X("size:Q", title="Size in the base year (USD bn)", scale=alt.Scale(type="log")),
             y=alt.Y("cagr:Q", title="CAGR", axis=alt.Axis(format=".2%"), scale=alt.Scale(zero=False)),
             tooltip=[alt.Tooltip("member:N", title="Member"), alt.Tooltip("size:Q", title="USD bn", format=",.2f"),
                      alt.Tooltip("cagr:Q", title="CAGR", format=".2%")])
+        # the largest points named beside them (all of them when there are few)
+        named = sorted(chart["data"], key=lambda d: -d["size"])[:LABELLED_POINTS]
+        labels = alt.Chart(alt.Data(values=named)).mark_text(align="left", dx=6, fontSize=9, color="#333").encode(
+            x=alt.X("size:Q", scale=alt.Scale(type="log")), y=alt.Y("cagr:Q"), text="member:N")
+        out = dots + labels
     elif kind == "bars":
         out = base.mark_bar(color=PALETTE[0]).encode(
             y=alt.Y("company:N", title=None, sort="-x"), x=alt.X("usd:Q", title="Attributable revenue (USD bn)"),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MARK", "PROVENANCE_NOTE", "fmt_bn", "fmt_pct", "cell_text", "fact_text"]
+__all__ = ["MARK", "PROVENANCE_NOTE", "fmt_bn", "fmt_pct", "fmt_reported", "cell_text", "fact_text", "column_label",
+           "source_line"]
 
 MARK = {"sourced": "S", "derived": "D", "modelled": "M", "assumed": "A"}
 PROVENANCE_NOTE = ("Every number carries its provenance: S sourced (a claim's number), D derived (arithmetic on "
@@ -25,7 +26,17 @@ def fmt_bn(x: float | None) -> str:
 
 
 def fmt_pct(x: float | None, digits: int = 1) -> str:
-    return "–" if x is None else f"{100 * x:.{digits}f}%"
+    if x is None:
+        return "–"
+    text = f"{100 * x:.{digits}f}%"
+    return text[1:] if text.startswith("-") and float(text[:-1]) == 0 else text  # no "-0.0%"
+
+
+def fmt_reported(x: float) -> str:
+    """A number as a source reported it: every digit it has (up to 10 significant), with thousands
+    separators, never in scientific notation (6,600 CHF mn; 1,164,800 KRW mn; 9.68 %)."""
+    text = f"{x:,.10f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
 
 
 def _number(v: float, kind: str) -> str:
@@ -39,13 +50,16 @@ def _number(v: float, kind: str) -> str:
         return f"{v:,.0f}"
     if kind in ("count", "year"):
         return f"{v:.0f}"
-    return f"{v:,.3g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    if kind == "reported":
+        return fmt_reported(v)
+    return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
 
 
 def cell_text(cell: Any, kind: str) -> str:
-    """A table cell as text, without its provenance marker."""
+    """A table cell as text, without its provenance marker; a cell's own kind (``k``) overrides its
+    column's (a claims column holds sizes, shares and growth rates)."""
     if isinstance(cell, dict):
-        return "–" if cell["v"] is None else _number(cell["v"], kind)
+        return "–" if cell["v"] is None else _number(cell["v"], cell.get("k", kind))
     if cell is None:
         return "–"
     return str(cell)
@@ -64,3 +78,24 @@ def fact_text(item: dict[str, Any]) -> tuple[str, str]:
     if item.get("note"):
         parts.append(item["note"])
     return value, "; ".join(parts)
+
+
+def column_label(column: dict[str, Any], table_title: str) -> str:
+    """A column's header: its label, with its unit when the values do not show it (USD bn) and the
+    table's title does not already say it."""
+    unit = column.get("unit", "")
+    if column["kind"] == "usd_bn" and unit and unit not in column["label"] and unit not in table_title:
+        return f"{column['label']} ({unit})"
+    return column["label"]
+
+
+def source_line(source: dict[str, Any]) -> str:
+    """A source as one line: publisher (vintage): title, url, with no part repeated."""
+    parts: list[str] = []
+    for part in (source.get("publisher"), source.get("title"), source.get("url")):
+        text = str(part or "").strip()
+        if text and not any(text == p or text in p for p in parts):
+            parts.append(text)
+    if source.get("vintage") and parts:
+        parts[0] += f" ({source['vintage']})"
+    return ": ".join(parts[:2]) + (f" — {parts[2]}" if len(parts) > 2 else "")

@@ -16,7 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from .charts import javascript_bundle, vega_lite
-from .fmt import MARK, PROVENANCE_NOTE, cell_text, fact_text, fmt_bn, fmt_pct
+from .fmt import MARK, PROVENANCE_NOTE, cell_text, column_label, fact_text, fmt_bn, fmt_pct, source_line
 
 __all__ = ["render_html"]
 
@@ -43,7 +43,8 @@ def _env() -> jinja2.Environment:
     )
     env.filters["bn"] = fmt_bn
     env.filters["pct"] = fmt_pct
-    env.globals.update(MARK=MARK, PROVENANCE_NOTE=PROVENANCE_NOTE, cell_text=cell_text, fact=fact_text, mark=_mark)
+    env.globals.update(MARK=MARK, PROVENANCE_NOTE=PROVENANCE_NOTE, cell_text=cell_text, fact=fact_text, mark=_mark,
+                       column_label=column_label, source_line=source_line)
     return env
 
 

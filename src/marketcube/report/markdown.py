@@ -13,7 +13,7 @@ import html
 import re
 from typing import Any
 
-from .fmt import MARK, PROVENANCE_NOTE, cell_text, fact_text
+from .fmt import MARK, PROVENANCE_NOTE, cell_text, column_label, fact_text, source_line
 
 __all__ = ["render_markdown", "text"]
 
@@ -78,7 +78,7 @@ def _block(d: dict[str, Any], b: dict[str, Any]) -> list[str]:
                 cells[0] = f"**{cells[0]}**"
             rows.append(cells)
         right = {i for i, col in enumerate(cols) if col["kind"] != "text"}
-        out = [f"**{text(t['title'])}**", ""] + _table([text(c["label"], False) for c in cols], rows, right)
+        out = [f"**{text(t['title'])}**", ""] + _table([text(column_label(c, t["title"]), False) for c in cols], rows, right)
         return out + ([f"*{text(t['note'])}*", ""] if t["note"] else [])
     raise ValueError(f"unknown block type {kind!r}")
 
@@ -102,7 +102,5 @@ def render_markdown(d: dict[str, Any]) -> str:
         for b in s["blocks"]:
             lines += _block(d, b)
     lines += ["## Sources", ""]
-    lines += [f"- `{text(x['id'])}` " + text(" ".join(str(v) for v in (x["publisher"], x["vintage"] and f"({x['vintage']})",
-                                                                        x["title"], x["url"]) if v))
-              for x in d["sources"]]
+    lines += [f"- `{text(x['id'])}` " + text(source_line(x), False) for x in d["sources"]]
     return "\n".join(lines) + "\n"

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from .charts import svgs
-from .fmt import MARK, PROVENANCE_NOTE, cell_text, fact_text
+from .fmt import MARK, PROVENANCE_NOTE, cell_text, column_label, fact_text, source_line
 
 __all__ = ["render_pdf", "pdf_view", "Renderer"]
 
 TEMPLATE = "report.typ"
-# a text column whose longest cell is longer than SHORT_TEXT characters shares the free width with the
-# others in proportion to that length, capped at LONG_TEXT; shorter ones and numbers take their own width
+# every column gets a share of the width in proportion to its longest cell (in characters): text longer
+# than SHORT_TEXT capped at LONG_TEXT, numbers and short text at least their header's first SHORT_TEXT
 SHORT_TEXT = 12
 LONG_TEXT = 60
 
@@ -40,14 +40,15 @@ def _table(t: dict[str, Any]) -> dict[str, Any]:
             for r in t["rows"]]
     widths = []
     for i, col in enumerate(cols):
-        longest = max([len(r["cells"][i]["t"]) for r in rows] + [len(col["label"])])
+        longest = max([len(r["cells"][i]["t"]) + (1 if r["cells"][i]["m"] else 0) for r in rows] + [1])
         if col["kind"] == "text" and longest > SHORT_TEXT:
             widths.append(f"{min(longest, LONG_TEXT)}")  # a weight for its share of the free width
         else:
-            widths.append("auto")
+            # numbers and short text take their content's width; a long header wraps instead of widening
+            widths.append(f"{max(longest, min(len(col['label']), SHORT_TEXT))}")
     return {
         "title": t["title"], "note": t["note"],
-        "header": [c["label"] for c in cols], "numeric": [c["kind"] != "text" for c in cols],
+        "header": [column_label(c, t["title"]) for c in cols], "numeric": [c["kind"] != "text" for c in cols],
         "widths": widths, "rows": rows,
     }
 
@@ -83,9 +84,7 @@ def pdf_view(document: dict[str, Any]) -> dict[str, Any]:
         "inputs_hash": document["inputs_hash"], "code_version": document["code_version"],
         "market_id": document["market"]["id"], "unit": document["unit"], "provenance_note": PROVENANCE_NOTE,
         "sections": sections,
-        "sources": [{"id": s["id"], "text": " ".join(x for x in [s["publisher"] or "", f"({s['vintage']})" if s["vintage"] else "",
-                                                             s["title"] or "", s["url"] or ""] if x)}
-                    for s in document["sources"]],
+        "sources": [{"id": s["id"], "text": source_line(s)} for s in document["sources"]],
     }
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..analysis import cagr
 from ..cube import PROVENANCE_ORDER, weakest
+from .fmt import fmt_reported
 
 if TYPE_CHECKING:
     from ..pipeline import Run
@@ -49,8 +50,9 @@ SECTIONS = (
 LEAD_PROBABILITY = 0.9  # a segment "leads" when it does so in at least 90% of the joint draws
 SCENARIO_TAIL = 0.1  # optimistic / pessimistic: the mean of the draws in the top / bottom 10% of the end-year total
 # text: a string; year, count: integers; usd_bn: USD billions; share: fraction of a parent;
-# rate: growth per year (fraction); z: a standardised residual; number: a plain number; hhi: 0-10,000
-COLUMN_KINDS = ("text", "year", "count", "usd_bn", "share", "rate", "z", "number", "hhi")
+# rate: growth per year (fraction); z: a standardised residual; number: a plain number; hhi: 0-10,000;
+# reported: a number as a source wrote it (every digit)
+COLUMN_KINDS = ("text", "year", "count", "usd_bn", "share", "rate", "z", "number", "hhi", "reported")
 STACK_LIMIT = 10  # more members than colours a reader can tell apart: no stacked chart (the table and bars remain)
 REL_SOURCED = 1e-9  # a number within this relative distance of a claim's value is that claim's number
 
@@ -314,18 +316,19 @@ def _segments(b: _Builder) -> tuple[list[dict], list[dict]]:
                     for n, s in zip(names, sels) for y in b.years]
             top_value = max(b.series[s].at(b.base).value for s in sels) or 1.0
             big = sorted(zip(names, sels), key=lambda x: -round(b.series[x[1]].at(b.base).value / top_value, 12))
-            if len(sels) <= STACK_LIMIT:
+            if 2 <= len(sels) <= STACK_LIMIT:
                 b.chart(f"{key}-area", "stacked", f"By {level}: size by year (USD bn)", area,
                         f"Stacked chart of the market by {level}, USD bn, {b.years[0]}–{b.end}; largest in {b.base}: "
                         + ", ".join(f"{n} {_fmt(b.series[s].at(b.base).value)}" for n, s in big[:5]) + ".")
                 blocks.append({"type": "chart", "id": f"{key}-area"})
             shares = [{"member": n, "year": str(y), "share": b.series[s].at(y).value / b.series[()].at(y).value}
                       for n, s in zip(names, sels) for y in (b.base, b.end)]
-            b.chart(f"{key}-share", "share_bars", f"By {level}: share of the market, {b.base} and {b.end}", shares,
-                    f"Bar chart of each {level}'s share of the market in {b.base} and {b.end}: "
-                    + ", ".join(f"{n} {_pct(b.series[s].at(b.base).value / b.series[()].at(b.base).value)}" for n, s in big[:5])
-                    + f" in {b.base}.")
-            blocks.append({"type": "chart", "id": f"{key}-share"})
+            if len(sels) >= 2:
+                b.chart(f"{key}-share", "share_bars", f"By {level}: share of the market, {b.base} and {b.end}", shares,
+                        f"Bar chart of each {level}'s share of the market in {b.base} and {b.end}: "
+                        + ", ".join(f"{n} {_pct(b.series[s].at(b.base).value / b.series[()].at(b.base).value)}"
+                                    for n, s in big[:5]) + f" in {b.base}.")
+                blocks.append({"type": "chart", "id": f"{key}-share"})
             values_base = np.array([b.series[s].at(b.base).value for s in sels])
             values_end = np.array([b.series[s].at(b.end).value for s in sels])
             growth = cagr(np.maximum(values_base, 1e-300), values_end, periods)
@@ -341,6 +344,8 @@ def _segments(b: _Builder) -> tuple[list[dict], list[dict]]:
             start = np.maximum(d[:, :, i0], 1e-300)
             g_draws = (d[:, :, i1] / start) ** (1.0 / periods) - 1.0
             prov_end = [weakest(b.series[s].at(b.base).provenance, b.series[s].at(b.end).provenance) for s in sels]
+            if len(sels) < 2:
+                continue  # one member: nothing to compare
             statements.append(b.leader(names, growth, g_draws, prov_end, f"fastest-growing {level} {b.base}–{b.end}",
                                        "fastest", tie=0.0005))
             statements.append(b.leader(names, values_base, d[:, :, i0], [b.series[s].at(b.base).provenance for s in sels],
@@ -375,10 +380,15 @@ def _competition(b: _Builder) -> tuple[list[dict], dict[str, Any]]:
         key = (item.year, -conf_rank.get(c.confidence, 3), c.id)
         if c.company not in latest or key > latest[c.company][0]:
             latest[c.company] = (key, item)
-    rows = sorted((it for _, it in latest.values()), key=lambda it: (-it.value_usd_bn, it.claim.company))
+    def attributable_usd(it) -> float:
+        a = attribution.get(it.claim.company)
+        return it.value_usd_bn * (a.share if a else 1.0)
+
+    # ranked by the revenue that belongs to this market, not by group revenue
+    rows = sorted((it for _, it in latest.values()), key=lambda it: (-attributable_usd(it), it.claim.company))
     t = _Table("companies", "Named companies: latest revenue and implied share", [
         _col("rank", "Rank", "count"), _col("company", "Company", "text"), _col("year", "Year", "year"),
-        _col("reported", "Revenue as reported", "number"), _col("unit", "Unit", "text"),
+        _col("reported", "Revenue as reported", "reported"), _col("unit", "Unit", "text"),
         _col("usd", "Revenue", "usd_bn", "USD bn"), _col("attr", "In this market", "share", "%"),
         _col("attributable", "Attributable revenue", "usd_bn", "USD bn"),
         _col("market", "Market that year", "usd_bn", "USD bn"), _col("share", "Implied share", "share", "%"),
@@ -404,19 +414,27 @@ def _competition(b: _Builder) -> tuple[list[dict], dict[str, Any]]:
     cr4 = float(s[:4].sum()) if len(s) else None
     hhi = float(np.sum((100 * s) ** 2)) if len(s) else None
     conc_p = weakest(*(r["cells"][9]["p"] for r in t.rows)) if t.rows else "modelled"
+    years = sorted({it.year for it in rows})
+    span = f"{years[0]}–{years[-1]}" if len(years) > 1 else (str(years[0]) if years else "")
     t.note = ("Revenue is converted to USD at the annual average rate of its calendar year; a fiscal year that does not "
-              f"end in December is calendarised: {b.m.calendarisation}. Only the part of each company's revenue that "
-              "belongs to this market counts (an assumption per company, section 9); without one, all of it counts.")
+              "end in December is calendarised (section 9). Only the part of each company's revenue that belongs to this "
+              "market counts (an assumption per company, section 9); without one, all of it counts. Ranked by that "
+              f"attributable revenue. Each company's latest year is used, so the shares come from different years ({span})."
+              if rows else "")
     data = [{"company": r["cells"][1], "year": r["cells"][2], "usd": r["cells"][7]["v"]} for r in t.rows]
-    b.chart("companies", "bars", "Named companies: attributable revenue (USD bn, latest year)", data,
-            "Bar chart of the named companies' attributable revenue in their latest year, USD bn: "
-            + ", ".join(f"{d['company']} {_fmt(d['usd'])} ({d['year']})" for d in data[:6]) + ".")
+    if data:
+        b.chart("companies", "bars", "Named companies: attributable revenue (USD bn, latest year)", data,
+                "Bar chart of the named companies' attributable revenue in their latest year, USD bn: "
+                + ", ".join(f"{d['company']} {_fmt(d['usd'])} ({d['year']})" for d in data[:6]) + ".")
     conc = {"cr4": _num(cr4, conc_p), "hhi": _num(hhi, conc_p), "companies": len(rows),
             "players": [r["cells"][1] for r in t.rows[:5]]}
+    if not rows:
+        return [{"type": "paragraph", "text": "No company revenue is in the evidence: the pack names no firms, so this "
+                 "report cannot say how concentrated the market is."}], conc
     blocks = [
         {"type": "paragraph", "text": (
-            f"{len(rows)} companies are named in the evidence with revenue figures. Their implied shares are their "
-            "attributable revenue over the modelled market of the same year. CR4 (the four largest shares) and HHI "
+            f"{len(rows)} companies are named in the evidence with revenue figures ({span}). Their implied shares are "
+            "their attributable revenue over the modelled market of the same year. CR4 (the four largest shares) and HHI "
             "(the sum of squared shares, 0–10,000) count only these named firms, so both are lower bounds on the "
             "market's real concentration.")},
         {"type": "facts", "items": [
@@ -458,26 +476,31 @@ def _disagreement(b: _Builder) -> dict[str, Any] | None:
 
 
 def _scenarios(b: _Builder) -> list[dict]:
-    """Base: the reconciled forecast. Optimistic and pessimistic: the mean of the joint draws whose
-    end-year total lies in the top or bottom SCENARIO_TAIL; each is a mean of coherent draws, so
-    its segments add up to its total in every year. The history is the estimate in all three."""
+    """Base: the reconciled forecast. Optimistic and pessimistic: the joint draws whose growth of the
+    total from the base year to the end year lies in the top or bottom SCENARIO_TAIL, each scaled to
+    the central base-year total (so a scenario differs in growth, not in where it starts), then
+    averaged; scaling and averaging keep a draw's parts adding up, so every scenario's segments add
+    up to its total in every year. The history is the central estimate in all three."""
     cube = b.cube
-    i_end = cube.year_index(b.end)
+    i_base, i_end = cube.year_index(b.base), cube.year_index(b.end)
     fyears = [y for y in b.years if y > b.base]
     fi = [cube.year_index(y) for y in fyears]
-    totals = cube.draws[:, i_end, :].sum(axis=1)
-    lo_cut, hi_cut = np.quantile(totals, [SCENARIO_TAIL, 1 - SCENARIO_TAIL])
-    pick = {"optimistic": totals >= hi_cut, "pessimistic": totals <= lo_cut}
+    base_total = b.series[()].at(b.base).value
+    start = cube.draws[:, i_base, :].sum(axis=1)
+    growth = cube.draws[:, i_end, :].sum(axis=1) / np.maximum(start, 1e-300)
+    lo_cut, hi_cut = np.quantile(growth, [SCENARIO_TAIL, 1 - SCENARIO_TAIL])
+    pick = {"optimistic": growth >= hi_cut, "pessimistic": growth <= lo_cut}
     leaves = {"base": cube.value[fi]}
     for name, mask in pick.items():
-        leaves[name] = cube.draws[mask][:, fi, :].mean(axis=0)
+        scale = base_total / np.maximum(start[mask], 1e-300)
+        leaves[name] = (cube.draws[mask][:, fi, :] * scale[:, None, None]).mean(axis=0)
     geo = [d for d in b.m.dimensions if any(m.iso2 for m in d.members)]
     tops = (geo or list(b.m.dimensions))[-1]
     regions = tops.children(None)
+    level = _level_name(tops, True)
     S = cube.aggregation([()] + [((tops.id, r.id),) for r in regions])
-    base_total = b.series[()].at(b.base).value
-    t = _Table("scenarios", f"Scenarios: total and {tops.name.lower()} in {b.end} (USD bn)",
-               [_col("scenario", "Scenario", "text")] + [_col(str(y), str(y), "usd_bn", "USD bn") for y in fyears]
+    t = _Table("scenarios", f"Scenarios: the total by year, and by {level} in {b.end} (USD bn)",
+               [_col("scenario", "Scenario", "text")] + [_col(str(y), f"Total {y}", "usd_bn", "USD bn") for y in fyears]
                + [_col("cagr", f"CAGR {b.base}–{b.end}", "rate", "%/yr")]
                + [_col(r.id, f"{r.name} {b.end}", "usd_bn", "USD bn") for r in regions])
     data = []
@@ -490,14 +513,15 @@ def _scenarios(b: _Builder) -> list[dict]:
             {"scenario": name, "year": y, "value": float(v)} for y, v in zip(fyears, sums[0])]
     n_tail = int(pick["optimistic"].sum())
     t.column_sums = [{"rows": [0, 1, 2], "total": str(b.end), "parts": [r.id for r in regions]}]
-    t.note = (f"Base: the reconciled forecast. Optimistic and pessimistic: the mean of the {n_tail} (of {len(totals)}) "
-              f"joint draws whose {b.end} total lies in the top or bottom {100 * SCENARIO_TAIL:.0f}%; every draw adds up, "
-              f"so each scenario's segments add up to its total in every year. CAGRs run from the {b.base} estimate.")
+    t.note = (f"Base: the reconciled forecast. Optimistic and pessimistic: the {n_tail} (of {len(growth)}) joint draws "
+              f"whose total grows the most or the least from {b.base} to {b.end} (top or bottom "
+              f"{100 * SCENARIO_TAIL:.0f}%), each scaled to the central {b.base} total, then averaged. Every draw adds up, "
+              f"so each scenario's segments add up to its total in every year. CAGRs run from the {b.base} estimate, "
+              f"USD {_fmt(base_total)} bn.")
     b.chart("scenarios", "lines", f"Scenarios: total market {b.base}–{b.end} (USD bn)", data,
             "Line chart of the total market in three scenarios, USD bn: "
             + ", ".join(f"{r['cells'][0]} {_fmt(r['cells'][len(fyears)]['v'])} in {b.end}" for r in t.rows) + ".")
     return [
-        {"type": "paragraph", "text": t.note},
         {"type": "chart", "id": "scenarios"},
         {"type": "table", "id": b.table(t)},
     ]
@@ -506,23 +530,29 @@ def _scenarios(b: _Builder) -> list[dict]:
 def _audit(b: _Builder, document: dict[str, Any]) -> list[dict]:
     t = _Table("claims", "Every claim, judged", [
         _col("claim", "Claim", "text"), _col("kind", "Kind", "text"), _col("source", "Source", "text"),
-        _col("says", "Says", "text"), _col("claimed", "Claimed (target terms)", "number"),
-        _col("fitted", "Model", "number"), _col("z", "z", "z"), _col("verdict", "Verdict", "text"),
+        _col("says", "Says", "text"), _col("claimed", "Claimed, after FX", "number"),
+        _col("fitted", "Model, same terms", "number"), _col("z", "z", "z"), _col("verdict", "Verdict", "text"),
         _col("quote", "Quote", "text"),
     ])
     for c in document["claims"]:
+        k = "rate" if c["kind"] in ("share", "growth") else "usd_bn"
         says = " ".join(x for x in [
-            f"{c['value']:g} {c['unit']}".strip() if c["value"] is not None else "", c["member_as_written"] or "",
+            f"{fmt_reported(c['value'])} {c['unit']}".strip() if c["value"] is not None else "", c["member_as_written"] or "",
             str(c["year"]) if c["year"] else "",
             f"{c['period'][0] or '?'}–{c['period'][1] or '?'}" if (c["period"][0] or c["period"][1]) else "",
         ] if x)
         t.row([c["id"], c["kind"], f"{c['publisher'] or '(no source)'}" + (f" ({c['vintage']})" if c["vintage"] else ""),
                says, _num(c["claimed"], "sourced" if c["kind"] in ("share", "growth") or c["unit"] == "USD bn" else "derived",
-                          ref=c["id"]) if c["claimed"] is not None else _num(None, "sourced", ref=c["id"]),
-               _num(c["fitted"], "modelled"), _num(c["residual_z"], "modelled"),
+                          ref=c["id"], k=k),
+               _num(c["fitted"], "modelled", k=k), _num(c["residual_z"], "modelled"),
                c["verdict"] + (f": {c['verdict_note']}" if c["verdict_note"] else ""), c["quote"]])
-    t.note = ("Claimed: the claim's number in the model's terms (USD bn of the target definition, a share or a growth rate "
-              "as a fraction). z: the claim's standardised residual; |z| ≤ 2 consistent, 2–3 in tension, above 3 contradicted.")
+    spread = sorted(v for v in document["dispersion"].values() if v)
+    t.note = ("Claimed: the claim's number after FX conversion, in its own terms (USD bn under the claim's own definition, "
+              "or a share or growth rate). Model: the model's value in the same terms (a related definition's size through "
+              "the estimated ratio of section 2). z: the claim's standardised residual; the verdict compares |z| divided by "
+              f"the residual dispersion of its kind ({spread[0]:.2f}–{spread[-1]:.2f}) with 2 and 3: up to 2 consistent, "
+              "2–3 in tension, above 3 contradicted." if spread else
+              "z: the claim's standardised residual; |z| up to 2 consistent, 2–3 in tension, above 3 contradicted.")
     f = _Table("findings", "Validation findings", [
         _col("severity", "Severity", "text"), _col("code", "Code", "text"), _col("message", "Finding", "text"),
         _col("where", "Where", "text"), _col("quotes", "Quoted", "text")])
@@ -594,8 +624,6 @@ def _methodology(b: _Builder, document: dict[str, Any]) -> list[dict]:
                    "estimated ratios of section 2, never as if they measured the same thing.")
     return [
         {"type": "list", "items": [f"{m['stage'].capitalize()}: {m['text']}" for m in document["methodology"]]},
-        {"type": "paragraph", "text": f"FX policy: {b.m.fx_policy}."},
-        {"type": "paragraph", "text": f"Calendarisation: {b.m.calendarisation}."},
         {"type": "table", "id": b.table(labels)},
         {"type": "table", "id": b.table(t)},
     ]
@@ -618,7 +646,7 @@ def _appendix(b: _Builder) -> list[dict]:
     return [{"type": "table", "id": b.table(t)}, {"type": "table", "id": b.table(r80)}]
 
 
-def _snapshot(b: _Builder, region_stmts: dict[str, dict], conc: dict[str, Any]) -> list[dict]:
+def _snapshot(b: _Builder, region_stmts: dict[str, dict], region_level: str, conc: dict[str, Any]) -> list[dict]:
     h = b.a.headline
     total = b.series[()]
     items = [
@@ -632,12 +660,18 @@ def _snapshot(b: _Builder, region_stmts: dict[str, dict], conc: dict[str, Any]) 
         {"label": f"CAGR {h.start_year}→{h.end_year}", "cell": _num(h.cagr, "modelled"), "kind": "rate",
          "range": [h.cagr_lo80, h.cagr_hi80],
          "note": f"compound, over {h.periods} periods from the {h.start_year} value to the {h.end_year} value"},
-        {"label": "Largest region", "text": region_stmts["largest"]["short"]},
-        {"label": "Fastest-growing region", "text": region_stmts["fastest"]["short"]},
-        {"label": "Concentration of the named firms (lower bound)", "cell": conc["cr4"], "kind": "share",
-         "note": f"CR4; HHI {conc['hhi']['v']:,.0f}" if conc["hhi"]["v"] is not None else "CR4"},
-        {"label": "Key players (latest revenue)", "text": ", ".join(conc["players"])},
     ]
+    for key, label in (("largest", "Largest"), ("fastest", "Fastest-growing")):
+        if key in region_stmts:
+            items.append({"label": f"{label} {region_level}", "text": region_stmts[key]["short"]})
+    if conc["companies"]:
+        items += [
+            {"label": "Concentration of the named firms (lower bound)", "cell": conc["cr4"], "kind": "share",
+             "note": f"CR4; HHI {conc['hhi']['v']:,.0f}"},
+            {"label": "Key players (attributable revenue, latest year)", "text": ", ".join(conc["players"])},
+        ]
+    else:
+        items.append({"label": "Key players", "text": "none named in the evidence"})
     return [{"type": "facts", "items": items}]
 
 
@@ -653,10 +687,8 @@ def build_sections(run: Run, document: dict[str, Any]) -> dict[str, Any]:
     segments, statements = _segments(b)
     geo = [d for d in b.m.dimensions if any(m.iso2 for m in d.members)]
     region_level = _level_name(geo[0], True) if geo else _level_name(b.m.dimensions[-1], True)
-    region = {
-        "fastest": next(s for s in statements if s["text"].lower().startswith(f"fastest-growing {region_level}")),
-        "largest": next(s for s in statements if s["text"].lower().startswith(f"largest {region_level}")),
-    }
+    region = {key: st for key, prefix in (("fastest", f"fastest-growing {region_level} "), ("largest", f"largest {region_level} "))
+              for st in statements if st["text"].lower().startswith(prefix)}
     for s in region.values():
         s["short"] = _short(s)
     competition, conc = _competition(b)
@@ -669,7 +701,7 @@ def build_sections(run: Run, document: dict[str, Any]) -> dict[str, Any]:
         trends.append({"type": "heading", "text": n.title})
         trends += [{"type": "paragraph", "text": p} for p in n.paragraphs]
     blocks = {
-        "snapshot": _snapshot(b, region, conc),
+        "snapshot": _snapshot(b, region, region_level, conc),
         "definition": _definition(b, document),
         "size": size,
         "segments": segments,

@@ -95,6 +95,10 @@ def _claims(market: Market, evidence: Evidence, history: Triangulation, base: Ba
     return out
 
 
+def _times(x: float) -> str:
+    return f"{x:,.1f} times" if x < 100 else f"{x:,.0f} times"
+
+
 def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: BaseForecast) -> Reconciled:
     """The full cube, history and forecast years, USD bn."""
     claims = _claims(market, evidence, history, base)
@@ -132,8 +136,8 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
         f"with variance scaling, WLS-var: weights from each series' in-sample residuals; non-negative), with "
         f"{len(claims)} claims about forecast years as extra weighted rows (under related definitions through the "
         f"estimated ratios; each judged against the result in the evidence table), the forecasts' weights in each "
-        f"year scaled to their base paths' variance that year (x{k[0]:.3g} in {base.years[0]} to x{k[-1]:.3g} in "
-        f"{base.years[-1]} the one-step residual variance); the draws of the forecast years are the base "
+        f"year scaled to their base paths' variance that year (from {_times(k[0])} the one-step residual variance in "
+        f"{base.years[0]} to {_times(k[-1])} in {base.years[-1]}); the draws of the forecast years are the base "
         f"forecasts' joint sample paths, each projected the same way (claims redrawn from their sd per draw) and "
         f"floored at zero"
     )
