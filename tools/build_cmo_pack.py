@@ -860,11 +860,11 @@ class Builder:
 
         seed_g = [c for c in self.claims if c["source"] == SEED_SOURCE_ID and c["kind"] == "growth"]
         drivers2 = (
-            "Every market-wide CAGR in the publisher estimates is positive, whatever the market definition: "
+            "Every market-wide CAGR in the other publishers' estimates is positive, whatever the market definition: "
             f"they run from {lo}% ({who([r for c, r in cagrs if c == lo])}) to {hi}% "
-            f"({who([r for c, r in cagrs if c == hi])}). The seed report's own CAGRs are "
-            + " and ".join(f"{c['value']}% for {c['period_from']} to {c['period_to']}" for c in seed_g)
-            + "."
+            f"({who([r for c, r in cagrs if c == hi])}). The seed report's own CAGRs, outside that range or inside it, "
+            "are " + " and ".join(f"{c['value']}% for {c['period_from']} to {c['period_to']}" for c in seed_g)
+            + " (section 8 judges each against the model)."
         )
 
         by_year: dict[str, list[tuple[Decimal, dict[str, str]]]] = {}
@@ -883,8 +883,9 @@ class Builder:
             "The seed report names no restraints. The evidence shows a market that is hard to measure: for "
             f"{spread[1]}, published estimates run from USD {low[0]} bn ({low[1]['publisher']}, "
             f"{low[1]['market_label']}) to USD {high[0]} bn ({high[1]['publisher']}, {high[1]['market_label']}), "
-            f"a factor of {spread[0]:.1f}, and the sources measure different things under {len(labels)} market "
-            "labels, from CMO and pharma contract manufacturing to CDMO and healthcare CDMO."
+            f"a factor of {spread[0]:.1f} as published, and the sources measure different things under {len(labels)} "
+            "market labels, from CMO and pharma contract manufacturing to CDMO and healthcare CDMO (section 6 compares "
+            "the estimates in the target definition's terms)."
         )
         declines = []
         rows = sorted(self.cr, key=lambda t: (t[1]["company"], int(t[1]["fiscal_year"])))
@@ -933,7 +934,8 @@ class Builder:
         opp2 = ""
         if fast:
             opp2 = (
-                f"Country and regional reports publish growth above the {hi}% top of the global range: "
+                f"Country and regional reports publish growth above {hi}%, the top of the other publishers' global "
+                "range: "
                 + "; ".join(fast) + "."
             )
         if ranks:
