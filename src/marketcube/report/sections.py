@@ -600,18 +600,23 @@ def _definition(b: _Builder, document: dict[str, Any]) -> list[dict]:
 
 def _methodology(b: _Builder, document: dict[str, Any]) -> list[dict]:
     t = _Table("assumptions", "Assumptions", [
-        _col("id", "Assumption", "text"), _col("what", "What", "text"), _col("uncertainty", "Uncertainty", "share", "±"),
+        _col("id", "Assumption", "text"), _col("what", "What", "text"), _col("uncertainty", "Uncertainty (sd)", "share"),
         _col("rationale", "Rationale", "text")])
     a = document["assumptions"]
+    member_name = {(d.id, m.id): m.name for d in b.m.dimensions for m in d.members}
+    dim_name = {d.id: d.name.lower() for d in b.m.dimensions}
+    definition_name = {d.id: d.name for d in b.m.all_definitions}
     for s in a["splits"]:
-        what = f"split of {s['parent'] or 'the market'} by {s['dimension']}: " + ", ".join(
-            f"{k} {_pct(v, 0)}" for k, v in s["shares"].items())
-        t.row([s["id"], what, _num(s["uncertainty"], "assumed"), s["rationale"]])
+        parent = member_name.get((s["dimension"], s["parent"]), s["parent"]) if s["parent"] else "the market"
+        what = f"split of {parent} by {dim_name.get(s['dimension'], s['dimension'])}: " + ", ".join(
+            f"{member_name.get((s['dimension'], k), k)} {_pct(v, 0)}" for k, v in s["shares"].items())
+        t.row([s["id"], what + " (sd in share points)", _num(s["uncertainty"], "assumed"), s["rationale"]])
     for r in a["ratios"]:
-        t.row([r["id"], f"{r['definition']} = {r['ratio']:g} × target", _num(r["uncertainty"], "assumed"), r["rationale"]])
+        t.row([r["id"], f"{definition_name.get(r['definition'], r['definition'])} = {r['ratio']:g} × the target "
+               "(sd relative)", _num(r["uncertainty"], "assumed"), r["rationale"]])
     for x in a["attributions"]:
-        t.row([x["id"], f"{_pct(x['share'], 0)} of {x['company']}'s revenue is in the market", _num(x["uncertainty"], "assumed"),
-               x["rationale"]])
+        t.row([x["id"], f"{_pct(x['share'], 0)} of {x['company']}'s revenue is in the market (sd in share points)",
+               _num(x["uncertainty"], "assumed"), x["rationale"]])
     names = {d.id: d.name for d in b.m.all_definitions}
     counts: dict[str, int] = {}
     for c in b.m.claims:
