@@ -52,6 +52,10 @@ def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation
     for item in evidence.items:
         v = _judge_one(market, item, cube, ratios, item.claim.id in used, history.conventions)
         z = history.z.get(item.claim.id)
+        if _runs_past_history(market, item):
+            # the triangulation saw only the part of the period inside the history; the verdict is on
+            # the whole stated period, the same one the fitted value is over
+            z = None
         disp = history.kind_dispersion.get(item.claim.kind, history.dispersion)
         if z is not None and v.z is not None:
             v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, z, verdict_of(z, disp), v.note)
@@ -116,8 +120,18 @@ def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions) 
     fitted = (by_year[t2] / by_year[t1]) ** (1 / (t2 - t1)) - 1
     assert item.fraction is not None
     z = float((fitted - item.fraction) / SIGMA_GROWTH[c.confidence])
-    note = conventions.get(c.id) or f"{t1}..{t2}"
+    if t2 > market.years.base_year:
+        note = f"{t1}..{t2}, over the model's history and forecast"
+    else:
+        note = conventions.get(c.id) or f"{t1}..{t2}"
     return Verdict(c.id, used, item.fraction, fitted, z, verdict_of(z), f"period {note}")
+
+
+def _runs_past_history(market: Market, item: Item) -> bool:
+    if item.claim.kind != "growth" or item.problem:
+        return False
+    period = growth_period(market, item.claim)
+    return period is not None and period[1] > market.years.base_year
 
 
 def _judge_revenue(market: Market, item: Item, cube: Cube, used: bool) -> Verdict:
