@@ -23,9 +23,10 @@ __all__ = ["render_pdf", "pdf_view", "Renderer"]
 
 TEMPLATE = "report.typ"
 # every column gets a share of the width in proportion to its longest cell (in characters): text longer
-# than SHORT_TEXT capped at LONG_TEXT, numbers and short text at least their header's first SHORT_TEXT
+# than SHORT_TEXT capped at LONG_TEXT (a wide text column wraps rather than squeezing the numbers), and no
+# column narrower than the longest word of its header
 SHORT_TEXT = 12
-LONG_TEXT = 60
+LONG_TEXT = 30
 
 
 def _cell(cell: Any, kind: str) -> dict[str, str]:
@@ -41,11 +42,11 @@ def _table(t: dict[str, Any]) -> dict[str, Any]:
     widths = []
     for i, col in enumerate(cols):
         longest = max([len(r["cells"][i]["t"]) + (1 if r["cells"][i]["m"] else 0) for r in rows] + [1])
+        word = max(len(w) for w in (column_label(col, t["title"]).split() or [""])) + 1  # a header wraps between words
         if col["kind"] == "text" and longest > SHORT_TEXT:
-            widths.append(f"{min(longest, LONG_TEXT)}")  # a weight for its share of the free width
+            widths.append(f"{max(min(longest, LONG_TEXT), word)}")  # a weight for its share of the free width
         else:
-            # numbers and short text take their content's width; a long header wraps instead of widening
-            widths.append(f"{max(longest, min(len(col['label']), SHORT_TEXT))}")
+            widths.append(f"{max(longest, word)}")
     return {
         "title": t["title"], "note": t["note"],
         "header": [column_label(c, t["title"]) for c in cols], "numeric": [c["kind"] != "text" for c in cols],
