@@ -469,3 +469,19 @@ def test_calibration_floors_at_zero_and_refuses_bad_shapes():
         pj.calibrate(point, bounds, backtest[:, :5], actual[:, :5], groups)
     with pytest.raises(ValueError, match="groups"):
         pj.calibrate(point, bounds, backtest, actual, groups[:5])
+
+
+def test_calibration_weighs_every_horizon_alike():
+    # 40 one-year-ahead errors within +-5%, but only 4 two-year-ahead ones, all of them +-20%; the
+    # paths' intervals are +-10% at both horizons. Pooled, the many small errors would decide; with
+    # each horizon weighing the same, the 95% factor must cover the two-year errors' spread.
+    rng = np.random.default_rng(0)
+    point = np.full((1, 2), 10.0)
+    bounds = {95: (point * 0.9, point * 1.1)}
+    backtest = np.full((40, 1, 2), 10.0)
+    actual = np.full((40, 1, 2), np.nan)
+    actual[:, 0, 0] = 10.0 * (1 + 0.05 * rng.uniform(-1, 1, 40))
+    actual[:4, 0, 1] = 10.0 * (1 + np.array([0.2, -0.19, 0.18, -0.2]))
+    cal = pj.calibrate(point, bounds, backtest, actual, np.array([0]))
+    assert cal.factors[95][0] >= 1.8
+    assert cal.scores[0] == 44

@@ -957,8 +957,9 @@ def calibrate(
     it fell on, relative to the forecast (``|y - f| / f`` over the interval's relative side for
     the same series and horizon), and each group of series (``groups``, an integer per series,
     e.g. its level) gets the conformal quantile of its scores as the multiplier of its interval
-    sides about the point (Vovk, Gammerman & Shafer 2005; the ``ceil((N + 1) p)``-th smallest of N
-    scores). Relative scores assume the error scales with the level, as it does for market sizes
+    sides about the point (Vovk, Gammerman & Shafer 2005: the ``p (N + 1) / N`` quantile of N
+    scores), each horizon's scores weighing the same in total (backtests inside a short history
+    give many one-step errors and few long-horizon ones; every forecast year counts alike). Relative scores assume the error scales with the level, as it does for market sizes
     and log-linear models. A group with fewer than ``ceil(1 / (1 - p)) - 1`` scores for level p
     keeps its intervals (factor 1).
     """
@@ -985,13 +986,21 @@ def calibrate(
         score[rel == 0] = 0.0
         p = lv / 100.0
         c = np.ones(n_groups)
+        horizon = np.arange(point.shape[1])
         for k in range(n_groups):
             s = score[:, g == k, :]
-            s = np.sort(s[np.isfinite(s)])
-            counts[k] = s.size
-            need = int(np.ceil((s.size + 1) * p))
-            if s.size and need <= s.size:
-                c[k] = max(float(s[need - 1]), 0.0)
+            known = np.isfinite(s)
+            values = s[known]
+            counts[k] = values.size
+            if values.size == 0 or int(np.ceil((values.size + 1) * p)) > values.size:
+                continue
+            # every horizon weighs the same: backtests give many one-year-ahead errors and few long ones
+            h_of = np.broadcast_to(horizon, s.shape)[known]
+            weight = 1.0 / np.bincount(h_of)[h_of]
+            order = np.argsort(values, kind="stable")
+            cum = np.cumsum(weight[order]) / weight.sum()
+            target = min(1.0, p * (values.size + 1) / values.size)
+            c[k] = max(float(values[order][min(int(np.searchsorted(cum, target - 1e-12)), values.size - 1)]), 0.0)
         cg = c[g][:, None]
         new_lo, new_hi = point - cg * (point - lo), point + cg * (hi - point)
         if nonnegative:
