@@ -137,3 +137,11 @@ def test_forecast_carries_the_history_uncertainty_and_a_published_growth(cmo) ->
         width = lambda d: np.quantile(d, 1 - tail) - np.quantile(d, tail)  # noqa: E731
         assert width(y25) >= width(y24), level
     assert 0.046 <= doc["headline"]["cagr"]["value"] <= 0.098
+
+
+def test_cmo_excel_pack_adds_up_in_its_own_sheets(cmo, tmp_path: Path) -> None:
+    from .test_report_formats import check_table_sheets
+
+    result, _, _ = cmo
+    publish(result, tmp_path, ("json", "xlsx"))
+    check_table_sheets(tmp_path)

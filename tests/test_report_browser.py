@@ -61,16 +61,29 @@ class Page:
         return [u for u in self.requests if not u.startswith("file://")]
 
 
-def test_report_is_self_contained_and_pack_text_is_data(browser, pack: Path, tmp_path: Path) -> None:
+HOSTILE_QUOTE = '<img src=x onerror="alert(2)"> </script><script>alert(3)</script> & "quoted"'
+
+
+def test_report_is_self_contained_and_pack_text_is_data(browser, tmp_path: Path) -> None:
+    from .packs import CLAIMS_CSV, add_rows, write_pack
+
+    quote = HOSTILE_QUOTE.replace('"', '""')
+    pack = write_pack(tmp_path / "pack", claims_csv=add_rows(CLAIMS_CSV, f'h1,beta,size,widgets,,,,2021,115,USD bn,,,,,low,"{quote}"'))
     result = run(pack)
     publish(result, tmp_path / "out", ("json", "html"))
     p = Page(browser, tmp_path / "out" / "report.html", 1200)
     assert p.outside() == [] and p.errors == []
-    assert p.dialogs == []  # the narrative's <script> did not run
-    assert "<script>alert(1)</script> is text, not markup." in p.page.inner_text("main")
+    assert p.dialogs == []  # neither the narrative's <script> nor a claim's markup ran
+    main = p.page.inner_text("main")
+    assert "<script>alert(1)</script> is text, not markup." in main
+    assert HOSTILE_QUOTE in main  # a claim's quote, shown as written
+    assert p.page.locator("main img").count() == 0
     assert p.page.title().startswith("Widget Market")
     snapshot = p.page.inner_text("#snapshot .facts")
-    assert "122" in snapshot and f"{100 * result.analysis.headline.cagr:.1f}%" in snapshot
+    from marketcube.report.fmt import fmt_bn
+
+    h = result.analysis.headline
+    assert fmt_bn(h.start_value) in snapshot and f"{100 * h.cagr:.1f}%" in snapshot
     p.page.close()
 
 
