@@ -54,6 +54,7 @@ SCENARIO_TAIL = 0.1  # optimistic / pessimistic: the mean of the draws in the to
 # reported: a number as a source wrote it (every digit)
 COLUMN_KINDS = ("text", "year", "count", "usd_bn", "share", "rate", "z", "number", "hhi", "reported")
 STACK_LIMIT = 10  # more members than colours a reader can tell apart: no stacked chart (the table and bars remain)
+THIN_RATIO_CLAIMS = 5  # a ratio between definitions estimated from fewer size claims is called weakly determined
 REL_SOURCED = 1e-9  # a number within this relative distance of a claim's value is that claim's number
 
 
@@ -591,11 +592,24 @@ def _definition(b: _Builder, document: dict[str, Any]) -> list[dict]:
     t.note = ("A ratio is the size under that definition divided by the size under the target definition, estimated by "
               "the solver from every size claim; a ratio stated in the pack is the estimate's prior.")
     d = b.m.definition
-    return [
+    blocks = [
         {"type": "paragraph", "text": f"{d.name}: {d.text}"},
         {"type": "list", "items": [f"{x.name}: {x.relation}" for x in b.m.definitions]},
         {"type": "table", "id": b.table(t)},
     ]
+    ordered = sorted(document["ratios"], key=lambda r: r["estimate"])
+    thin = [r for r in ordered if r["size_claims"] < THIN_RATIO_CLAIMS]
+    if ordered:
+        text = ("From narrowest to widest by the estimates: " + ", ".join(
+            f"{r['name']} {r['estimate']:.2f}" for r in ordered) + f" (the target is 1). ")
+        if thin:
+            text += (", ".join(f"{r['name']} ({r['size_claims']} size claim{'s' if r['size_claims'] != 1 else ''})"
+                               for r in thin)
+                     + f" rest{'s' if len(thin) == 1 else ''} on fewer than {THIN_RATIO_CLAIMS} size claims: such a ratio "
+                     "is weakly determined and can contradict how the definitions nest (a wider definition estimated "
+                     "smaller than a narrower one); the solver does not impose the nesting.")
+        blocks.append({"type": "paragraph", "text": text})
+    return blocks
 
 
 def _methodology(b: _Builder, document: dict[str, Any]) -> list[dict]:
