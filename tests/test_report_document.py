@@ -199,3 +199,17 @@ def test_statements_never_name_a_leader_the_evidence_cannot_support(report) -> N
     # on the CMO market every split below the total rests on assumptions or overlapping ranges somewhere
     if doc["market"]["id"] == "cmo":
         assert any(not s["supported"] for s in doc["statements"])
+
+
+def test_every_chart_is_valid_vega_lite_with_a_text_alternative(report) -> None:
+    import altair as alt
+
+    from marketcube.report.charts import vega_lite
+
+    _, doc = report
+    assert doc["charts"]
+    for chart_id, chart in doc["charts"].items():
+        spec = vega_lite(chart)
+        (alt.LayerChart if "layer" in spec else alt.Chart).from_dict(spec, validate=True)  # raises when invalid
+        assert spec["description"] == chart["alt"] and len(chart["alt"]) > 40, chart_id
+        assert spec["data"]["values"] == chart["data"]

@@ -115,3 +115,23 @@ def test_a_failed_pdf_process_says_why_and_leaves_the_output_folder_as_it_was(tm
         renderer.wait()
     assert not (tmp_path / "report.pdf").exists()
     renderer.close()
+
+
+def test_charts_drawn_by_a_second_process_make_the_same_pdf(cmo_pdf, tmp_path: Path) -> None:
+    from marketcube.report.pdf import Renderer
+
+    _, doc = cmo_pdf
+    texts = []
+    for split in (False, True):
+        renderer = Renderer(split=split)
+        try:
+            renderer.render(doc, tmp_path / f"{split}.pdf")
+            renderer.wait()
+        finally:
+            renderer.close()
+        texts.append(_text(tmp_path / f"{split}.pdf"))
+        images = subprocess.run([_tool("pdfimages"), "-list", str(tmp_path / f"{split}.pdf")], capture_output=True,
+                                text=True, check=True).stdout
+        assert len(images.strip().splitlines()) == 2
+    assert texts[0] == texts[1]
+    assert not (tmp_path / ".True.pdf.charts" / "failed").exists()

@@ -9,9 +9,11 @@ same rules as HTML and Markdown, before typst sees them.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -89,12 +91,14 @@ def pdf_view(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_pdf(document: dict[str, Any], path: Path) -> None:
-    """Write the PDF of ``document`` to ``path``."""
+def render_pdf(document: dict[str, Any], path: Path, drawn: dict[str, str] | None = None) -> None:
+    """Write the PDF of ``document`` to ``path``; ``drawn`` holds charts already drawn as SVG by id
+    (the others are drawn here)."""
     import typst
 
     view = pdf_view(document)
-    charts = svgs(document["charts"])
+    drawn = drawn or {}
+    charts = {**svgs({k: c for k, c in document["charts"].items() if k not in drawn}), **drawn}
     with tempfile.TemporaryDirectory(prefix="marketcube-pdf-") as tmp:
         root = Path(tmp)
         (root / "charts").mkdir()
@@ -107,63 +111,147 @@ def render_pdf(document: dict[str, Any], path: Path) -> None:
     path.write_bytes(pdf)
 
 
+def _spawn(mode: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "marketcube.report.pdf", mode], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
 
 class Renderer:
-    """``render_pdf`` in a process of its own, started early so that its imports and vl-convert's
-    JavaScript engine warm up (about 1.5 s) while the solvers run, and so that the charts (which hold
-    the GIL while they are drawn) are drawn on a second core while the other formats are written.
+    """``render_pdf`` in processes of their own, started early so that their imports, vl-convert's
+    JavaScript engine and typst warm up (about 1.5 s) while the solvers run, and so that the charts
+    (vl-convert holds the GIL while it draws) are drawn on the other core while this process writes
+    the other formats. With three cores or more (``split``), a second process draws half of the
+    charts meanwhile and hands them over as files; on two cores the third process slowed the
+    solvers more than it saved (CMO: 10.3-10.6 s against 9.7-10.0 s for ``make report``).
 
-    ``Renderer()`` starts it; ``render(document, path)`` hands it the work and returns at once;
-    ``wait()`` returns when the PDF is written and raises RuntimeError with the child's message if
-    it failed; ``close()`` stops it if it is still running (also on an error elsewhere)."""
+    ``Renderer()`` starts them; ``render(document, path)`` hands them the work and returns at once;
+    ``wait()`` returns when the PDF is written and raises RuntimeError with the children's messages
+    if it failed; ``close()`` stops them if they are still running (also on an error elsewhere)."""
 
-    def __init__(self) -> None:
-        self._proc = subprocess.Popen([sys.executable, "-m", "marketcube.report.pdf", "--serve"], stdin=subprocess.PIPE,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def __init__(self, split: bool | None = None) -> None:
+        self._procs = [_spawn("--serve")]
+        if (os.cpu_count() or 1) > 2 if split is None else split:
+            self._procs.append(_spawn("--draw"))
         self._path: Path | None = None
 
     def render(self, document: dict[str, Any], path: Path) -> None:
-        assert self._proc.stdin is not None and self._path is None
+        assert self._path is None
         self._path = path
-        try:
-            self._proc.stdin.write(json.dumps({"out": str(path), "document": document}, allow_nan=False).encode())
-            self._proc.stdin.close()
-        except BrokenPipeError:
-            pass  # the child died early: wait() reports why
+        charts = document.get("charts", {})  # a malformed document fails in the child, which says why
+        folder = path.parent / f".{path.name}.charts"
+        aside: list[str] = []
+        if len(self._procs) > 1:
+            by_size = sorted(charts, key=lambda k: -len(charts[k]["data"]))  # the largest alternate
+            aside = by_size[1::2]
+        jobs = [{"out": str(path), "document": document, "aside": aside, "folder": str(folder)},
+                {"charts": {k: charts[k] for k in aside}, "folder": str(folder)}]
+        for proc, job in zip(self._procs, jobs):
+            try:
+                assert proc.stdin is not None
+                proc.stdin.write(json.dumps(job, allow_nan=False).encode())
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass  # the child died early: wait() reports why
 
     def wait(self) -> None:
-        assert self._proc.stderr is not None
-        err = self._proc.stderr.read()
-        self._proc.stderr.close()
-        self._proc.wait()
-        if self._proc.returncode != 0 or self._path is None or not self._path.exists():
-            raise RuntimeError(f"the PDF could not be made: {err.decode(errors='replace').strip()[-2000:]}")
+        errors = []
+        for proc in self._procs:
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            proc.stderr.close()
+            proc.wait()
+            if proc.returncode != 0:
+                errors.append(err.decode(errors="replace").strip()[-2000:])
+        if errors or self._path is None or not self._path.exists():
+            raise RuntimeError(f"the PDF could not be made: {' / '.join(errors) or 'no file was written'}")
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
-        for pipe in (self._proc.stdin, self._proc.stderr):
-            if pipe is not None and not pipe.closed:
-                pipe.close()
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdin, proc.stderr):
+                if pipe is not None and not pipe.closed:
+                    pipe.close()
+
+
+DONE, FAILED = "done", "failed"
+HANDOVER_SECONDS = 600  # how long the PDF's process waits for the other's drawings
+
+
+def _warm_up() -> None:
+    """What the first PDF in a process pays once, paid while the solvers run: vl-convert's
+    JavaScript engine (0.8 s) and typst's fonts and SVG reader."""
+    import typst
+
+    from .charts import _svg, vega_lite
+
+    svg = _svg(vega_lite({"kind": "bars", "title": "", "alt": "", "data": [{"company": "a", "year": 2000, "usd": 1.0}]}))
+    with tempfile.TemporaryDirectory(prefix="marketcube-pdf-") as tmp:
+        (Path(tmp) / "warm.svg").write_text(svg, encoding="utf-8")
+        (Path(tmp) / TEMPLATE).write_text(
+            '#set text(font: "Libertinus Serif")\n= Warm\n*bold* _italic_ x#super[M]\n'
+            '#table(columns: 2, [a], [1])\n#image("warm.svg", width: 50%)\n', encoding="utf-8")
+        typst.compile(str(Path(tmp) / TEMPLATE), root=tmp)
+
+
+def _job() -> dict[str, Any] | None:
+    return json.loads(sys.stdin.buffer.read() or b"null")  # null: closed without work (the run failed)
 
 
 def _serve() -> None:
+    """The PDF's process: draws its charts, takes the others' from the folder, compiles."""
+    _warm_up()
+    job = _job()
+    if job is None:
+        return
+    document, folder, aside = job["document"], Path(job["folder"]), job["aside"]
+    own = svgs({k: c for k, c in document["charts"].items() if k not in aside})
+    drawn: dict[str, str] = {}
+    if aside:
+        deadline = time.monotonic() + HANDOVER_SECONDS
+        while not (folder / DONE).exists():
+            if (folder / FAILED).exists():
+                raise RuntimeError("the process drawing the other charts failed: "
+                                   + (folder / FAILED).read_text(encoding="utf-8"))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the process drawing the other charts gave nothing in {HANDOVER_SECONDS} s")
+            time.sleep(0.005)
+        drawn = {k: (folder / f"{k}.svg").read_text(encoding="utf-8") for k in aside}
+    render_pdf(document, Path(job["out"]), {**own, **drawn})
+
+
+def _draw() -> None:
+    """The second process: draws the charts it is given into the folder, then says done (or failed)."""
     from .charts import warm_up
 
     warm_up()
-    job = json.loads(sys.stdin.buffer.read() or b"null")
-    if job is None:
-        return  # closed without work: the run failed before publishing
-    render_pdf(job["document"], Path(job["out"]))
+    job = _job()
+    if job is None or not job["charts"]:
+        return
+    folder = Path(job["folder"])
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        for cid, svg in svgs(job["charts"]).items():
+            (folder / f"{cid}.svg").write_text(svg, encoding="utf-8")
+    except BaseException:
+        import traceback
+
+        (folder / FAILED).write_text(traceback.format_exc()[-2000:], encoding="utf-8")
+        raise
+    (folder / f"{DONE}.tmp").write_text("", encoding="utf-8")
+    os.replace(folder / f"{DONE}.tmp", folder / DONE)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m marketcube.report.pdf DOCUMENT.json OUT.pdf``: the PDF of a report.json;
-    ``--serve`` reads {"document": ..., "out": path} from stdin (see ``Renderer``)."""
+    ``--serve`` and ``--draw`` are the two processes of ``Renderer`` (work read from stdin)."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--serve"]:
         _serve()
+        return
+    if args == ["--draw"]:
+        _draw()
         return
     if len(args) != 2:
         raise SystemExit("usage: python -m marketcube.report.pdf DOCUMENT.json OUT.pdf")
