@@ -26,7 +26,9 @@ def published(tmp_path_factory):
     quote = HOSTILE.replace('"', '""')
     claims = add_rows(CLAIMS_CSV, f'h1,beta,size,widgets,,,,2021,115,USD bn,,,,,low,"{quote}\nsecond line"',
                       'h2,beta,size,widgets,,,,2021,116,USD bn,,,,,low,"=1+1"',
-                      'h3,beta,size,widgets,,,,2021,117,USD bn,,,,,low,"@SUM(A1:A2)"')
+                      'h3,beta,size,widgets,,,,2021,117,USD bn,,,,,low,"@SUM(A1:A2)"',
+                      'h4,beta,size,widgets,,,,2021,118,USD bn,,,,,low,"+A1*2"',
+                      'h5,beta,size,widgets,,,,2021,119,USD bn,,,,,low,"-A1+1"')
     result = run(write_pack(folder, claims_csv=claims))
     out = tmp_path_factory.mktemp("out")
     files = publish(result, out)
@@ -134,7 +136,7 @@ def test_excel_pack_adds_up_in_its_own_sheets_and_keeps_text_as_text(published):
     assert size[0][1] == "Value (USD bn)"  # units in the header
     claims = wb["Claims"]
     quotes = {row[0].value: row[8] for row in claims.iter_rows(min_row=2)}
-    for cid, text in (("h2", "=1+1"), ("h3", "@SUM(A1:A2)")):
+    for cid, text in (("h2", "=1+1"), ("h3", "@SUM(A1:A2)"), ("h4", "+A1*2"), ("h5", "-A1+1")):
         assert quotes[cid].value == text and quotes[cid].data_type == "s", cid  # text, never a formula
     assert {"Sources", "Methodology", "Segments", "Summary"} <= set(wb.sheetnames)
     with zipfile.ZipFile(out / "report.xlsx") as z:
