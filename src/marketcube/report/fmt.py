@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MARK", "PROVENANCE_NOTE", "fmt_bn", "fmt_pct", "fmt_reported", "cell_text", "fact_text", "column_label",
-           "source_line"]
+__all__ = ["MARK", "PROVENANCE_NOTE", "fmt_bn", "fmt_pct", "fmt_reported", "cell_text", "marker", "fact_text",
+           "column_label", "source_line"]
 
 MARK = {"sourced": "S", "derived": "D", "modelled": "M", "assumed": "A"}
 PROVENANCE_NOTE = ("Every number carries its provenance: S sourced (a claim's number), D derived (arithmetic on "
@@ -63,6 +63,11 @@ def cell_text(cell: Any, kind: str) -> str:
     if cell is None:
         return "–"
     return str(cell)
+
+
+def marker(cell: dict[str, Any]) -> str:
+    """A number's provenance letter (S, D, M, A); none for a missing number."""
+    return "" if cell["v"] is None else MARK[cell["p"]]
 
 
 def fact_text(item: dict[str, Any]) -> tuple[str, str]:

@@ -16,7 +16,7 @@ import jinja2
 from markupsafe import Markup
 
 from .charts import javascript_bundle, vega_lite
-from .fmt import MARK, PROVENANCE_NOTE, cell_text, column_label, fact_text, fmt_bn, fmt_pct, source_line
+from .fmt import MARK, PROVENANCE_NOTE, cell_text, column_label, fact_text, marker, source_line
 
 __all__ = ["render_html"]
 
@@ -24,11 +24,11 @@ __all__ = ["render_html"]
 def _mark(cell: dict[str, Any]) -> Markup:
     """The provenance marker of a number, its tooltip naming the claim or inputs when known; none
     for a missing number."""
-    if cell["v"] is None:
+    letter = marker(cell)
+    if not letter:
         return Markup("")
-    p = cell["p"]
     ref = f" ({cell['ref']})" if cell.get("ref") else ""
-    return Markup('<sup class="p" title="{}">{}</sup>').format(p + ref, MARK[p])
+    return Markup('<sup class="p" title="{}">{}</sup>').format(cell["p"] + ref, letter)
 
 
 def _env() -> jinja2.Environment:
@@ -41,8 +41,6 @@ def _env() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["bn"] = fmt_bn
-    env.filters["pct"] = fmt_pct
     env.globals.update(MARK=MARK, PROVENANCE_NOTE=PROVENANCE_NOTE, cell_text=cell_text, fact=fact_text, mark=_mark,
                        column_label=column_label, source_line=source_line)
     return env

@@ -13,7 +13,7 @@ import html
 import re
 from typing import Any
 
-from .fmt import MARK, PROVENANCE_NOTE, cell_text, column_label, fact_text, source_line
+from .fmt import PROVENANCE_NOTE, cell_text, column_label, fact_text, marker, source_line
 
 __all__ = ["render_markdown", "text"]
 
@@ -37,7 +37,7 @@ def text(s: object, line_start: bool = True) -> str:
 
 def _cell(cell: Any, kind: str) -> str:
     if isinstance(cell, dict):
-        return cell_text(cell, kind) + ("" if cell["v"] is None else f" {MARK[cell['p']]}")
+        return " ".join(x for x in (cell_text(cell, kind), marker(cell)) if x)
     return text(cell_text(cell, kind), line_start=False) if kind == "text" else cell_text(cell, kind)
 
 
@@ -62,7 +62,7 @@ def _block(d: dict[str, Any], b: dict[str, Any]) -> list[str]:
         rows = []
         for f in b["items"]:
             value, detail = fact_text(f)
-            mark = f" {MARK[f['cell']['p']]}" if "cell" in f else ""
+            mark = f" {marker(f['cell'])}" if "cell" in f and marker(f["cell"]) else ""
             rows.append([text(f["label"], False), text(value, False) + mark, text(detail, False)])
         return _table(["", "Value", "Detail"], rows)
     if kind == "chart":

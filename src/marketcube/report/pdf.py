@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .charts import svgs
-from .fmt import MARK, PROVENANCE_NOTE, cell_text, column_label, fact_text, source_line
+from .fmt import PROVENANCE_NOTE, cell_text, column_label, fact_text, marker, source_line
 
 __all__ = ["render_pdf", "pdf_view", "Renderer"]
 
@@ -33,7 +33,7 @@ LONG_TEXT = 30
 
 def _cell(cell: Any, kind: str) -> dict[str, str]:
     if isinstance(cell, dict):
-        return {"t": cell_text(cell, kind), "m": "" if cell["v"] is None else MARK[cell["p"]]}
+        return {"t": cell_text(cell, kind), "m": marker(cell)}
     return {"t": cell_text(cell, kind), "m": ""}
 
 
@@ -73,7 +73,7 @@ def pdf_view(document: dict[str, Any]) -> dict[str, Any]:
                 for f in b["items"]:
                     value, detail = fact_text(f)
                     items.append({"label": f["label"], "value": value, "detail": detail,
-                                  "m": MARK[f["cell"]["p"]] if "cell" in f and f["cell"]["v"] is not None else ""})
+                                  "m": marker(f["cell"]) if "cell" in f else ""})
                 blocks.append({"type": "facts", "items": items})
             else:
                 blocks.append(b)
@@ -184,9 +184,9 @@ def _warm_up() -> None:
     JavaScript engine (0.8 s) and typst's fonts and SVG reader."""
     import typst
 
-    from .charts import _svg, vega_lite
+    from .charts import warm_up
 
-    svg = _svg(vega_lite({"kind": "bars", "title": "", "alt": "", "data": [{"company": "a", "year": 2000, "usd": 1.0}]}))
+    svg = warm_up()
     with tempfile.TemporaryDirectory(prefix="marketcube-pdf-") as tmp:
         (Path(tmp) / "warm.svg").write_text(svg, encoding="utf-8")
         (Path(tmp) / TEMPLATE).write_text(

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..analysis import cagr
 from ..cube import PROVENANCE_ORDER, weakest
-from .fmt import fmt_reported
+from .fmt import fmt_bn, fmt_pct, fmt_reported
 
 if TYPE_CHECKING:
     from ..pipeline import Run
@@ -103,10 +103,8 @@ class _Builder:
         self.base = self.m.years.base_year
         self.end = self.m.years.study_end
         self.years = [y for y in self.cube.years if y <= self.end]
-        self.history = list(self.run.history.years)
         self.series = {s.selection: s for s in self.a.series}
         self.sourced = self._sourced_index()
-        self.items = run.evidence.by_id()
 
     # ---- cells -------------------------------------------------------------------------------
 
@@ -143,9 +141,9 @@ class _Builder:
         self.tables[t.id] = t
         return t.id
 
-    def chart(self, chart_id: str, kind: str, title: str, data: list[dict], alt: str, **enc: Any) -> str:
+    def chart(self, chart_id: str, kind: str, title: str, data: list[dict], alt: str) -> str:
         assert chart_id not in self.charts, chart_id
-        self.charts[chart_id] = {"id": chart_id, "kind": kind, "title": title, "data": data, "alt": alt, **enc}
+        self.charts[chart_id] = {"id": chart_id, "kind": kind, "title": title, "data": data, "alt": alt}
         return chart_id
 
     # ---- helpers ----------------------------------------------------------------------------------
@@ -185,14 +183,6 @@ class _Builder:
         return {"text": text, "supported": True, "basis": basis}
 
 
-def _fmt(v: float) -> str:
-    return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
-
-
-def _pct(v: float | None, digits: int = 1) -> str:
-    return "–" if v is None else f"{100 * v:.{digits}f}%"
-
-
 # ---- sections ---------------------------------------------------------------------------------------
 
 
@@ -221,16 +211,16 @@ def _size(b: _Builder) -> list[dict]:
     data.append({**next(x for x in data if x["year"] == b.base), "kind": "forecast"})
     h = b.a.headline
     alt = (f"Line chart of the market's total size, USD bn, {b.years[0]} to {b.end}, history to {b.base} and forecast "
-           f"after, with 80% and 95% ranges: {_fmt(h.start_value)} in {b.base}, {_fmt(h.end_value)} in {b.end} "
-           f"(80% range {_fmt(total.at(b.end).lo80)} to {_fmt(total.at(b.end).hi80)}).")
+           f"after, with 80% and 95% ranges: {fmt_bn(h.start_value)} in {b.base}, {fmt_bn(h.end_value)} in {b.end} "
+           f"(80% range {fmt_bn(total.at(b.end).lo80)} to {fmt_bn(total.at(b.end).hi80)}).")
     b.chart("total", "band", f"Market size {b.years[0]}–{b.end} (USD bn) with 80% and 95% ranges", data, alt)
     return [
         {"type": "paragraph", "text": (
-            f"The market was worth USD {_fmt(h.start_value)} bn in {b.base} (80% range {_fmt(total.at(b.base).lo80)}–"
-            f"{_fmt(total.at(b.base).hi80)}) and is forecast at USD {_fmt(h.end_value)} bn in {b.end} (80% range "
-            f"{_fmt(total.at(b.end).lo80)}–{_fmt(total.at(b.end).hi80)}), a compound annual growth rate of "
-            f"{_pct(h.cagr)} over {h.periods} compounding periods ({h.start_year}→{h.end_year}; 80% range "
-            f"{_pct(h.cagr_lo80)} to {_pct(h.cagr_hi80)}).")},
+            f"The market was worth USD {fmt_bn(h.start_value)} bn in {b.base} (80% range {fmt_bn(total.at(b.base).lo80)}–"
+            f"{fmt_bn(total.at(b.base).hi80)}) and is forecast at USD {fmt_bn(h.end_value)} bn in {b.end} (80% range "
+            f"{fmt_bn(total.at(b.end).lo80)}–{fmt_bn(total.at(b.end).hi80)}), a compound annual growth rate of "
+            f"{fmt_pct(h.cagr)} over {h.periods} compounding periods ({h.start_year}→{h.end_year}; 80% range "
+            f"{fmt_pct(h.cagr_lo80)} to {fmt_pct(h.cagr_hi80)}).")},
         {"type": "chart", "id": "total"},
         {"type": "table", "id": b.table(t)},
     ]
@@ -320,14 +310,14 @@ def _segments(b: _Builder) -> tuple[list[dict], list[dict]]:
             if 2 <= len(sels) <= STACK_LIMIT:
                 b.chart(f"{key}-area", "stacked", f"By {level}: size by year (USD bn)", area,
                         f"Stacked chart of the market by {level}, USD bn, {b.years[0]}–{b.end}; largest in {b.base}: "
-                        + ", ".join(f"{n} {_fmt(b.series[s].at(b.base).value)}" for n, s in big[:5]) + ".")
+                        + ", ".join(f"{n} {fmt_bn(b.series[s].at(b.base).value)}" for n, s in big[:5]) + ".")
                 blocks.append({"type": "chart", "id": f"{key}-area"})
             shares = [{"member": n, "year": str(y), "share": b.series[s].at(y).value / b.series[()].at(y).value}
                       for n, s in zip(names, sels) for y in (b.base, b.end)]
             if len(sels) >= 2:
                 b.chart(f"{key}-share", "share_bars", f"By {level}: share of the market, {b.base} and {b.end}", shares,
                         f"Bar chart of each {level}'s share of the market in {b.base} and {b.end}: "
-                        + ", ".join(f"{n} {_pct(b.series[s].at(b.base).value / b.series[()].at(b.base).value)}"
+                        + ", ".join(f"{n} {fmt_pct(b.series[s].at(b.base).value / b.series[()].at(b.base).value)}"
                                     for n, s in big[:5]) + f" in {b.base}.")
                 blocks.append({"type": "chart", "id": f"{key}-share"})
             values_base = np.array([b.series[s].at(b.base).value for s in sels])
@@ -337,16 +327,16 @@ def _segments(b: _Builder) -> tuple[list[dict], list[dict]]:
                 points = [{"member": n, "size": float(v), "cagr": float(g)} for n, v, g in zip(names, values_base, growth)]
                 b.chart(f"{key}-growth", "growth_size", f"By {level}: growth {b.base}–{b.end} against size in {b.base}",
                         points, f"Scatter chart of each {level}'s CAGR {b.base}–{b.end} against its size in {b.base} (USD bn); "
-                        f"CAGRs range from {_pct(float(growth.min()))} to {_pct(float(growth.max()))}.")
+                        f"CAGRs range from {fmt_pct(float(growth.min()))} to {fmt_pct(float(growth.max()))}.")
                 blocks.append({"type": "chart", "id": f"{key}-growth"})
+            if len(sels) < 2:
+                continue  # one member: nothing to compare
             # statements from the joint draws
             d = b.draws(sels)
             i0, i1 = b.cube.year_index(b.base), b.cube.year_index(b.end)
             start = np.maximum(d[:, :, i0], 1e-300)
             g_draws = (d[:, :, i1] / start) ** (1.0 / periods) - 1.0
             prov_end = [weakest(b.series[s].at(b.base).provenance, b.series[s].at(b.end).provenance) for s in sels]
-            if len(sels) < 2:
-                continue  # one member: nothing to compare
             statements.append(b.leader(names, growth, g_draws, prov_end, f"fastest-growing {level} {b.base}–{b.end}",
                                        "fastest", tie=0.0005))
             statements.append(b.leader(names, values_base, d[:, :, i0], [b.series[s].at(b.base).provenance for s in sels],
@@ -426,7 +416,7 @@ def _competition(b: _Builder) -> tuple[list[dict], dict[str, Any]]:
     if data:
         b.chart("companies", "bars", "Named companies: attributable revenue (USD bn, latest year)", data,
                 "Bar chart of the named companies' attributable revenue in their latest year, USD bn: "
-                + ", ".join(f"{d['company']} {_fmt(d['usd'])} ({d['year']})" for d in data[:6]) + ".")
+                + ", ".join(f"{d['company']} {fmt_bn(d['usd'])} ({d['year']})" for d in data[:6]) + ".")
     conc = {"cr4": _num(cr4, conc_p), "hhi": _num(hhi, conc_p), "companies": len(rows),
             "players": [r["cells"][1] for r in t.rows[:5]]}
     if not rows:
@@ -471,8 +461,8 @@ def _disagreement(b: _Builder) -> dict[str, Any] | None:
         return None
     spread, y, lo, hi, n = best
     return {"text": (f"Sources disagree most about {y}: {n} estimates of the whole market, put in the target definition's "
-                     f"terms with the estimated ratios, range from USD {_fmt(lo[0])} bn ({lo[2]}, {lo[1]}) to USD "
-                     f"{_fmt(hi[0])} bn ({hi[2]}, {hi[1]}), a factor of {spread:.2f}."),
+                     f"terms with the estimated ratios, range from USD {fmt_bn(lo[0])} bn ({lo[2]}, {lo[1]}) to USD "
+                     f"{fmt_bn(hi[0])} bn ({hi[2]}, {hi[1]}), a factor of {spread:.2f}."),
             "supported": True, "basis": f"{n} size claims about {y}"}
 
 
@@ -518,10 +508,10 @@ def _scenarios(b: _Builder) -> list[dict]:
               f"whose total grows the most or the least from {b.base} to {b.end} (top or bottom "
               f"{100 * SCENARIO_TAIL:.0f}%), each scaled to the central {b.base} total, then averaged. Every draw adds up, "
               f"so each scenario's segments add up to its total in every year. CAGRs run from the {b.base} estimate, "
-              f"USD {_fmt(base_total)} bn.")
+              f"USD {fmt_bn(base_total)} bn.")
     b.chart("scenarios", "lines", f"Scenarios: total market {b.base}–{b.end} (USD bn)", data,
             "Line chart of the total market in three scenarios, USD bn: "
-            + ", ".join(f"{r['cells'][0]} {_fmt(r['cells'][len(fyears)]['v'])} in {b.end}" for r in t.rows) + ".")
+            + ", ".join(f"{r['cells'][0]} {fmt_bn(r['cells'][len(fyears)]['v'])} in {b.end}" for r in t.rows) + ".")
     return [
         {"type": "chart", "id": "scenarios"},
         {"type": "table", "id": b.table(t)},
@@ -623,13 +613,13 @@ def _methodology(b: _Builder, document: dict[str, Any]) -> list[dict]:
     for s in a["splits"]:
         parent = member_name.get((s["dimension"], s["parent"]), s["parent"]) if s["parent"] else "the market"
         what = f"split of {parent} by {dim_name.get(s['dimension'], s['dimension'])}: " + ", ".join(
-            f"{member_name.get((s['dimension'], k), k)} {_pct(v, 0)}" for k, v in s["shares"].items())
+            f"{member_name.get((s['dimension'], k), k)} {fmt_pct(v, 0)}" for k, v in s["shares"].items())
         t.row([s["id"], what + " (sd in share points)", _num(s["uncertainty"], "assumed"), s["rationale"]])
     for r in a["ratios"]:
         t.row([r["id"], f"{definition_name.get(r['definition'], r['definition'])} = {r['ratio']:g} × the target "
                "(sd relative)", _num(r["uncertainty"], "assumed"), r["rationale"]])
     for x in a["attributions"]:
-        t.row([x["id"], f"{_pct(x['share'], 0)} of {x['company']}'s revenue is in the market (sd in share points)",
+        t.row([x["id"], f"{fmt_pct(x['share'], 0)} of {x['company']}'s revenue is in the market (sd in share points)",
                _num(x["uncertainty"], "assumed"), x["rationale"]])
     names = {d.id: d.name for d in b.m.all_definitions}
     counts: dict[str, int] = {}
