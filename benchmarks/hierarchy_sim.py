@@ -76,6 +76,14 @@ class Market:
     def y_test(self) -> np.ndarray:
         return self.truth[:, T_FIT:]
 
+    @property
+    def level_of(self) -> np.ndarray:
+        """Each series' level, as the index of its level in ``tags`` (the calibration's groups)."""
+        out = np.empty(self.S.shape[0], dtype=np.int64)
+        for k, rows in enumerate(self.tags.values()):
+            out[rows] = k
+        return out
+
     def backtests(self) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
         """Forecasts made at earlier origins inside the fitting years, each with only the data
         before its origin: per origin t (the first t points known, t = MIN_HISTORY .. 14), the base

@@ -167,19 +167,13 @@ def run_ours(size: str, outdir: str) -> dict:
                       for lv in (80, 95)}}
     interval_rows = []
     methods = ["bottom_up", "ols", "wls_struct", "wls_var", "mint_shrink"] if mk.S.shape[1] <= 60_000 else ["mint_shrink"]
-    groups = np.empty(mk.S.shape[0], dtype=np.int64)
-    for k, rows_of_level in enumerate(mk.tags.values()):
-        groups[rows_of_level] = k
     backtests = mk.backtests()
     for method in methods:
         _reset_peak()
         t0 = time.perf_counter()
         bounds, _ = pj.intervals(results[method], paths, (80, 95), chunk=8)
         path_only = time.perf_counter() - t0
-        # calibration: the same method at each backtest origin inside the fitting years, with only
-        # the data before it (its own residuals and covariance), then conformal factors per level
-        bt = np.stack([pj.reconcile(f, mk.S, method, residuals=e).series for _, f, e, _ in backtests])
-        cal = pj.calibrate(results[method].series, bounds, bt, np.stack([a for *_, a in backtests]), groups)
+        cal = _calibrate(pj, mk, method, results[method], bounds, backtests)
         seconds = time.perf_counter() - t0
         raw = {lv: _coverage(mk, *bounds[lv]) for lv in (80, 95)}
         cover[method] = {lv: _coverage(mk, *cal.bounds[lv]) for lv in (80, 95)}
@@ -191,6 +185,13 @@ def run_ours(size: str, outdir: str) -> dict:
         print(f"  marketcube {size} intervals {method}: {seconds:.1f} s", file=sys.stderr, flush=True)
     return {"rows": rows, "accuracy": accuracy, "sub": sub, "intervals": interval_rows,
             "base_coverage": cover["base"], "path_seconds": path_seconds}
+
+
+def _calibrate(pj, mk, method: str, rec, bounds, backtests):
+    """The calibration: the same method at each backtest origin inside the fitting years, with only
+    the data before it (its own residuals and covariance), then conformal factors per level."""
+    bt = np.stack([pj.reconcile(f, mk.S, method, residuals=e).series for _, f, e, _ in backtests])
+    return pj.calibrate(rec.series, bounds, bt, np.stack([a for *_, a in backtests]), mk.level_of)
 
 
 REPLICATION_SIZE = "1k"
@@ -207,16 +208,11 @@ def run_replications(size: str) -> list[dict]:
     for seed in REPLICATION_SEEDS:
         mk = hs.market(size, seed=seed)
         paths = mk.paths(N_PATHS, seed=11)
-        groups = np.empty(mk.S.shape[0], dtype=np.int64)
-        for k, rows_of_level in enumerate(mk.tags.values()):
-            groups[rows_of_level] = k
         backtests = mk.backtests()
-        actual = np.stack([a for *_, a in backtests])
         for method in ["bottom_up", "ols", "wls_struct", "wls_var", "mint_shrink"]:
             rec = pj.reconcile(mk.y_hat, mk.S, method, residuals=mk.residuals)
             bounds, _ = pj.intervals(rec, paths, (80, 95), chunk=8)
-            bt = np.stack([pj.reconcile(f, mk.S, method, residuals=e).series for _, f, e, _ in backtests])
-            cal = pj.calibrate(rec.series, bounds, bt, actual, groups)
+            cal = _calibrate(pj, mk, method, rec, bounds, backtests)
             out.append({"size": size, "seed": seed, "method": method,
                         "coverage80": _coverage(mk, *cal.bounds[80]), "coverage95": _coverage(mk, *cal.bounds[95]),
                         "paths_only_coverage80": _coverage(mk, *bounds[80]),
