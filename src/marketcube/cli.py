@@ -124,23 +124,20 @@ def report(
     # the PDF is drawn in a process of its own, started now so that it warms up while the solvers run
     renderer = Renderer() if "pdf" in chosen else None
     try:
-        with err.status("loading") as status:
-            result = run(pack, progress=lambda stage: status.update(f"{stage}…"))
+        try:
+            with err.status("loading") as status:
+                result = run(pack, progress=lambda stage: status.update(f"{stage}…"))
+        except BaseException:
+            if renderer:
+                renderer.close()  # no report to draw
+            raise
     except PackError as e:
-        if renderer:
-            renderer.close()
         _pack_error(e)
         return
     except PackRefused as e:
-        if renderer:
-            renderer.close()
         err.print(_findings_table([f for f in e.findings if f.severity == "error"]))
         err.print(f"[bold red]refused:[/] {escape(str(e))}")
         raise typer.Exit(1) from None
-    except BaseException:
-        if renderer:
-            renderer.close()
-        raise
     target = out_dir or Path("out") / result.market.id
     try:
         with err.status("writing") as status:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..pack import Claim, Market
 
-__all__ = ["Item", "Evidence", "normalise", "calendar_year"]
+__all__ = ["Item", "Evidence", "normalise", "calendar_year", "as_written"]
 
 SCALE_TO_BN = {"bn": 1.0, "mn": 1e-3}
 
@@ -43,23 +43,25 @@ def calendar_year(fiscal_year: int, fiscal_year_end: str) -> int:
     return fiscal_year if month >= 6 else fiscal_year - 1
 
 
-def _exact(x: float) -> str:
-    """A number as written, every digit (up to 10 decimals), thousands separated, never 1e+06."""
-    return f"{x:,.10f}".rstrip("0").rstrip(".")
+def as_written(x: float) -> str:
+    """A number as a source wrote it: every digit it has (up to 10 decimals), with thousands
+    separators, never in scientific notation (6,600 CHF mn; 1,164,800 KRW mn; 9.68 %)."""
+    text = f"{x:,.10f}".rstrip("0").rstrip(".")
+    return text if text not in ("", "-0") else "0"
 
 
 def _to_usd_bn(market: Market, value: float, unit: str, year: int | None) -> tuple[float | None, str, str]:
     currency, scale = unit.split()
     bn = value * SCALE_TO_BN[scale]
     if currency == "USD":
-        return bn, "" if scale == "bn" else f"{_exact(value)} USD mn = {_exact(bn)} USD bn", ""
+        return bn, "" if scale == "bn" else f"{as_written(value)} USD mn = {as_written(bn)} USD bn", ""
     if year is None:
         return None, "", f"{currency} value with no year: no rate to convert it at"
     rate = market.fx.get(year, {}).get(currency)
     if rate is None:
         return None, "", f"no FX rate for {currency} in {year}"
     usd = bn / rate
-    return usd, f"{_exact(value)} {unit} at {_exact(rate)} {currency}/USD ({year} average) = {usd:.4g} USD bn", ""
+    return usd, f"{as_written(value)} {unit} at {as_written(rate)} {currency}/USD ({year} average) = {usd:.4g} USD bn", ""
 
 
 def normalise(market: Market) -> Evidence:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..evidence import as_written as fmt_reported  # the normalise stage writes conversions the same way
+
 __all__ = ["MARK", "PROVENANCE_NOTE", "fmt_bn", "fmt_pct", "fmt_reported", "cell_text", "marker", "fact_text",
            "column_label", "source_line"]
 
@@ -30,13 +32,6 @@ def fmt_pct(x: float | None, digits: int = 1) -> str:
         return "–"
     text = f"{100 * x:.{digits}f}%"
     return text[1:] if text.startswith("-") and float(text[:-1]) == 0 else text  # no "-0.0%"
-
-
-def fmt_reported(x: float) -> str:
-    """A number as a source reported it: every digit it has (up to 10 significant), with thousands
-    separators, never in scientific notation (6,600 CHF mn; 1,164,800 KRW mn; 9.68 %)."""
-    text = f"{x:,.10f}".rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"
 
 
 def _number(v: float, kind: str) -> str:
