@@ -97,6 +97,8 @@ SS_EPS = 2e-8  # hierarchicalforecast's guard in the Schafer-Strimmer standardis
 TOL = 1e-13  # CG stops at this relative residual (then checks the true residual): exact to ~1e-12
 MAX_ITER = 5000
 NN_MAX_PASSES = 200
+NN_PASS_TOL = 1e-8  # relative residual of the non-negative passes before the last, exact one
+NN_PASS_SLACK = 3  # inexact passes in a row that may fail to reduce the violations
 PATH_TOL = 1e-8  # sample paths feed quantiles: 8 digits are plenty, and CG stops sooner
 
 
@@ -683,19 +685,39 @@ def _nonnegative(A: _Normal, precond: np.ndarray, rhs: np.ndarray, b: np.ndarray
     held at zero, held entries with a negative gradient are freed), each pass an exact solve on the
     free set; if a pass does not reduce the number of violations, only the worst violation in each
     column, the one of largest index, is exchanged (Murty's rule, the back-up of Judice & Pires 1994's
-block principal pivoting), which is finite because A is positive definite."""
+block principal pivoting), which is finite because A is positive definite.
+
+    The first passes only choose the next free set, so they solve to ``NN_PASS_TOL`` (block
+    exchanges only, while the violations fall or for ``NN_PASS_SLACK`` passes that do not); the rest
+    solve exactly under the rules above. On the 50k benchmark with 2% of the bottom base forecasts
+    negative this took MinT-shrink from 378 to 273 conjugate-gradient iterations and OLS from 2434
+    to 1307, to the same answer (objective equal to 1e-14; entries within 1e-6 of the largest where
+    the optimum is nearly flat)."""
     free = b > 0
     x = np.where(free, b, 0.0)
     scale = np.maximum(np.abs(rhs).max(axis=0), 1e-300)
     best = np.inf
     passes = 0
+    tol = NN_PASS_TOL  # passes that only choose the next free set need a sign, not 13 digits
+    slack = 0
     for passes in range(1, NN_MAX_PASSES + 1):
-        x, it = _pcg(A, precond, rhs, X0=x, free=free)
+        x, it = _pcg(A, precond, rhs, X0=x, free=free, tol=tol)
         iters += it
         g = A(x) - rhs
         neg = free & (x < 0)
         want = ~free & (g < -1e-9 * scale)
         violations = int(neg.sum() + want.sum())
+        if tol != TOL:
+            slack = slack + 1 if violations >= best else 0
+            best = min(best, violations)
+            if violations and slack <= NN_PASS_SLACK:
+                free = (free & ~neg) | want
+                x = np.where(free, x, 0.0)
+                continue
+            # the free set looks right, or inexact passes stopped gaining: from here every pass
+            # is exact, under the exact rules below
+            tol, best = TOL, np.inf
+            continue
         if violations == 0:
             break
         if violations < best:
