@@ -17,7 +17,11 @@ Rows, each divided by its scale so that its residual is a standardised error:
 - priors, low weight: the total grows smoothly (its second differences, relative sd
   ``smooth_sd``); each leaf keeps its share of the total from one year to the next unless the
   evidence says otherwise (``x[t, l] - (T^[t] / T^[t-1]) x[t-1, l]``, relative sd ``drift_sd``); and
-  each leaf sits near its assumed share of the current total (relative sd ``prior_sd``).
+  each leaf sits near its share of the current total: when the leaves are the cartesian product of
+  the dimensions' leaves (``leaf_shape``), the product of its members' current shares (the
+  dimensions do not interact unless the evidence says so; relative sd ``interaction_sd`` for the
+  leaf's persistent departure, its rows in each of Y years at ``interaction_sd * sqrt(Y)``), else
+  the assumed share (relative sd ``prior_sd``).
 
 It is solved by iteratively reweighted (inexact) Gauss-Newton: each pass fixes the row scales and
 the robust (Cauchy) weights, linearises the ratios and biases around their current values (they
@@ -123,6 +127,17 @@ class Problem:
     n_families: int = 0
     family_sd: float = 0.10  # sd of a publisher family's log bias
     priors: bool = True  # False: evidence alone (for tests of exact recovery)
+    # leaves per dimension when the leaves are their cartesian product (declaration order, as
+    # ``Cube``): each leaf is then drawn towards the product of the current margins of its members
+    # (no interaction between dimensions beyond what the evidence shows), relative sd
+    # ``interaction_sd`` for its departure over all years together, instead of towards
+    # ``prior_share`` at ``prior_sd``. The margins are held for a pass, as the robust weights are,
+    # so the solution is the fixed point where each leaf's prior centre is its own margins' product.
+    # On simulated markets of 54 and 1,000 leaves (seeds 100-111 and 100-103, not the benchmark's):
+    # median leaf error 0.198 -> 0.175 and 0.210 -> 0.170, total error also lower, 95% coverage
+    # 0.94 -> 0.95 and 0.96 -> 0.97, 80% coverage 0.81 -> 0.82 and 0.89 -> 0.91
+    leaf_shape: tuple[int, ...] | None = None
+    interaction_sd: float = 0.5
 
 
 @dataclass
@@ -304,9 +319,15 @@ def _system(p, st, x, log_ratio, log_bias, weight):
         xh = np.maximum(x, floor_cell)
         year = np.repeat(np.arange(Y), st.L)
         cells = np.arange(st.n)
-        # each leaf near its assumed share of the total: log x - log T = log pi
-        share_t = np.tile(np.maximum(p.prior_share, 1e-12), Y)
-        k = 1.0 / p.prior_sd
+        # each leaf near its share of the total: log x - log T = log pi, pi the assumed share, or
+        # the product of its members' current shares (the margins, held for this pass as the robust
+        # weights are)
+        if p.leaf_shape is not None:
+            share_t = np.maximum(_independence(xh.reshape(Y, -1), p.leaf_shape).ravel(), 1e-12)
+            k = 1.0 / (p.interaction_sd * np.sqrt(Y))  # one statement about a leaf, not one a year
+        else:
+            share_t = np.tile(np.maximum(p.prior_share, 1e-12), Y)
+            k = 1.0 / p.prior_sd
         add(c=(cells, year, np.full(st.n, -k) * inv_t[year]), d=(cells, cells, k / xh),
             b=k * (np.log(share_t) + np.log(total[year]) - np.log(xh)), n=st.n)
         if st.d2 is not None:
@@ -755,6 +776,19 @@ def _leaf_blocks(A: _Rows, col: np.ndarray, n_years: int, CC: sp.csr_matrix, G: 
     v = G.data[ok] * c.ravel()[scale_at]
     blocks.reshape(-1)[at] += np.bincount(into, weights=np.concatenate([v, v, DD.data]), minlength=len(at))
     return blocks
+
+
+def _independence(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Each leaf's share of its year's total if the dimensions did not interact: the product of its
+    members' shares (the margins of ``x``, years x leaves, leaves the cartesian product ``shape``)."""
+    Y = x.shape[0]
+    g = x.reshape((Y,) + tuple(shape))
+    total = g.reshape(Y, -1).sum(axis=1).reshape((Y,) + (1,) * len(shape))
+    out = np.ones((Y,) + (1,) * len(shape))
+    for d in range(len(shape)):
+        others = tuple(a for a in range(1, len(shape) + 1) if a != d + 1)
+        out = out * (g.sum(axis=others, keepdims=True) / total)
+    return out.reshape(Y, -1)
 
 
 def _ratio_prior(p: Problem) -> tuple[np.ndarray, np.ndarray]:

@@ -47,7 +47,9 @@ SIGMA_GROWTH = {"high": 0.010, "medium": 0.015, "low": 0.020}  # sd of a CAGR, r
 UNSTATED_YEAR_FACTOR = 1.5
 VINTAGE_PENALTY = 0.10  # sd grows 10% for each year a claim was made before the year it describes
 FLOOR_SD = 0.05
-LEAF_PRIOR_SD = 2.0  # relative sd of a leaf around the product of its assumed marginal shares
+INTERACTION_SD = 0.5  # how far a leaf's share departs, persistently, from the product of its members'
+# shares (relative sd, about a factor e^0.5 = 1.65 either way at one sd): a leaf the evidence does not
+# reach follows its dimensions' estimated shares rather than the assumed ones; a default, not fitted
 WIDE_RATIO = (float(np.log(1.3)), 0.5)
 KIND_NAMES = {core.SIZE: "size", core.SHARE: "share", core.GROWTH: "growth"}
 N_DRAWS = 200
@@ -177,7 +179,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
     problem = core.Problem(
         n_years=len(years), agg=sels.matrix(), prior_share=prior_share, statements=statements,
         n_ratios=len(definitions), ratio_prior_mean=mean, ratio_prior_sd=sdv, n_families=len(families),
-        prior_sd=LEAF_PRIOR_SD,
+        leaf_shape=tuple(len(d.leaves) for d in market.dimensions), interaction_sd=INTERACTION_SD,
     )
     return EvidenceProblem(problem, years, claim_of, floor_claims, definitions, families, alternatives, sels.rows)
 
@@ -213,7 +215,7 @@ class Triangulation:
 
 def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -> Triangulation:
     rng = np.random.default_rng(SEED)
-    # only the assumed shares' point values enter the solver (as the leaf prior); one draw suffices
+    # only the assumed shares' point values enter the solver (its starting point); one draw suffices
     shares = tuple(leaf_shares(market, d, 1, rng) for d in market.dimensions)
     ep = build(market, evidence, shares)
     sol = core.solve(ep.problem)
@@ -257,7 +259,8 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
         f"sparse robust (Cauchy) least squares over {x.size} leaf cells ({len(ep.years)} years x {x.shape[1]} leaves) "
         f"and {len(s)} statements (sizes at any level, shares, growth rates, {len(ep.floor_claims)} company-revenue floors); "
         f"{len(ep.definitions)} definition ratios and {len(ep.families)} publisher-family biases estimated; priors: smooth "
-        f"total growth, stable shares, the pack's assumed splits; residual dispersion {sol_draws.dispersion:.2f} ("
+        f"total growth, stable shares, the pack's assumed splits, each leaf near the product of its members' shares "
+        f"(relative sd {INTERACTION_SD:g}); residual dispersion {sol_draws.dispersion:.2f} ("
         f"{', '.join(f'{KIND_NAMES[k]} {v:.2f}' for k, v in sol_draws.kind_dispersion.items())}); intervals "
         f"from {n_draws} randomize-then-optimize draws (seed {SEED})"
     )
