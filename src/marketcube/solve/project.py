@@ -247,7 +247,8 @@ class _Step:
     rows: np.ndarray | slice  # a slice when the rows are consecutive (no gather, no copy)
     source: int  # index of the source step; -1 for the bottom series
     R: sp.csr_matrix | None  # len(rows) x (rows of the source); None when it is the identity
-    Rt: sp.csr_matrix | None
+    Rt: sp.csr_matrix | None  # R', for rows that do not split their source into groups
+    group: np.ndarray | None = None  # when they do: the row each source row sums into (R' is a gather)
 
 
 @dataclass(frozen=True)
@@ -279,7 +280,10 @@ class _Plan:
         out = None
         for i in range(len(self.steps) - 1, -1, -1):
             st = self.steps[i]
-            part = acc[i] if st.Rt is None else st.Rt @ acc[i]
+            if st.group is not None:
+                part = np.take(acc[i], st.group, axis=0)
+            else:
+                part = acc[i] if st.Rt is None else st.Rt @ acc[i]
             if st.source >= 0:
                 acc[st.source] = acc[st.source] + part
             elif out is None:
@@ -316,7 +320,7 @@ def _plan(S: sp.csr_matrix, bottom_rows: np.ndarray) -> _Plan:
     for i in order:
         rows, owner = blocks[i]
         g = rows.size
-        source, R = -1, None
+        source, R, group = -1, None, owner
         candidates = sorted((blocks[j][0].size, j) for j in placed if blocks[j][0].size > g)
         for size_j, j in candidates:
             own_j = blocks[j][1]
@@ -325,13 +329,14 @@ def _plan(S: sp.csr_matrix, bottom_rows: np.ndarray) -> _Plan:
             if np.array_equal(f[own_j], owner):
                 source = placed[j]
                 R = sp.csr_matrix((np.ones(size_j), (f, np.arange(size_j))), shape=(g, size_j))
+                group = f
                 break
         if R is None:
             R = S[rows]
             if g == m and np.array_equal(R.indices, np.arange(m)):
-                R = None  # the bottom series themselves, in order
+                R, group = None, None  # the bottom series themselves, in order
         placed[i] = len(steps)
-        steps.append(_Step(_span(rows), source, R, None if R is None else R.T.tocsr()))
+        steps.append(_Step(_span(rows), source, R, None, group))
     if loose:
         rows = np.concatenate(loose)
         R = S[rows]
@@ -464,6 +469,7 @@ class _Normal:
     def __init__(self, h: Hierarchy, w: Weights) -> None:
         self.h = h
         self.inv_d = 1.0 / w.diag
+        self.unit = bool(np.all(self.inv_d == 1.0))  # OLS: D = I, nothing to scale
         U = w.low_rank
         self.Ud = U * self.inv_d[:, None]  # D^-1 U, n x r
         r = U.shape[1]
@@ -488,7 +494,8 @@ class _Normal:
     def diagonal_part(self, V: np.ndarray) -> np.ndarray:
         """``A_D V``."""
         Y = self.h.up(V)
-        Y *= self.inv_d[:, None]
+        if not self.unit:
+            Y *= self.inv_d[:, None]
         return self.h.down(Y)
 
     def rhs(self, y: np.ndarray) -> np.ndarray:
