@@ -187,7 +187,8 @@ def test_the_iterative_path_also_reproduces_exact_evidence(monkeypatch) -> None:
 def test_a_leaf_without_evidence_follows_its_members_estimated_shares() -> None:
     # 2 types x 2 regions = 4 leaves (t0r0, t0r1, t1r0, t1r1); the evidence: the total (100 a year),
     # type t0 at 70% and region r0 at 40%, nothing about any leaf; the assumed shares are 25% each
-    agg = sp.csr_matrix(np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0]], float))
+    # rows of agg: the total, type t0, region r0, type t1, region r1 (the last two: margins only)
+    agg = sp.csr_matrix(np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0], [0, 0, 1, 1], [0, 1, 0, 1]], float))
     n = 4
     t = np.arange(n)
     s = core.Statements(
@@ -195,7 +196,7 @@ def test_a_leaf_without_evidence_follows_its_members_estimated_shares() -> None:
         parent=[-1] * n + [0] * (2 * n), value=[100.0] * n + [0.7] * n + [0.4] * n, sd=[0.02] * n + [0.01] * (2 * n),
     )
     flat = np.full(4, 0.25)
-    new = core.solve(core.Problem(n, agg, flat, s, leaf_shape=(2, 2)))
+    new = core.solve(core.Problem(n, agg, flat, s, interaction=(np.array([1, 1, 3, 3]), np.array([2, 4, 2, 4]))))
     # no interaction unless the evidence shows one: each leaf is its type's share times its region's
     np.testing.assert_allclose(new.x / new.x.sum(axis=1, keepdims=True), np.tile([0.28, 0.42, 0.12, 0.18], (n, 1)), atol=0.005)
     # drawn towards the assumed shares instead, the leaves within the same margins are not the product

@@ -172,6 +172,12 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
             for t in range(len(years)):
                 add("", kind=core.SHARE, sel=sels.get(((split.dimension, member),)), parent=sels.get(parent_sel), t=t,
                     value=share, sd=max(split.uncertainty, 0.005), prior=True)
+    # each leaf's member in every dimension of more than one leaf, as a selection: the margins the
+    # leaf prior multiplies (a market split one way only has no interaction to hold back)
+    split = [d for d in market.dimensions if len(d.leaves) > 1]
+    interaction = None
+    if len(split) >= 2:
+        interaction = tuple(np.array([sels.get(((d.id, leaf.id),)) for leaf in d.leaves])[sels.codes[d.id]] for d in split)
     statements = core.Statements(**{k: np.array(v) for k, v in cols.items()})
     prior_share, _ = leaf_share_product(shares)
     mean = np.array([np.log(stated[d].ratio) if d in stated else WIDE_RATIO[0] for d in definitions])
@@ -179,7 +185,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
     problem = core.Problem(
         n_years=len(years), agg=sels.matrix(), prior_share=prior_share, statements=statements,
         n_ratios=len(definitions), ratio_prior_mean=mean, ratio_prior_sd=sdv, n_families=len(families),
-        leaf_shape=tuple(len(d.leaves) for d in market.dimensions), interaction_sd=INTERACTION_SD,
+        interaction=interaction, interaction_sd=INTERACTION_SD,
     )
     return EvidenceProblem(problem, years, claim_of, floor_claims, definitions, families, alternatives, sels.rows)
 
