@@ -202,3 +202,22 @@ def test_a_leaf_without_evidence_follows_its_members_estimated_shares() -> None:
     # drawn towards the assumed shares instead, the leaves within the same margins are not the product
     old = core.solve(core.Problem(n, agg, flat, s))
     assert np.abs(old.x[0] / old.x[0].sum() - [0.28, 0.42, 0.12, 0.18]).max() > 0.01
+
+
+@pytest.mark.parametrize("n", [5, 300])
+def test_the_interaction_prior_does_not_hold_back_a_margin(n: int) -> None:
+    # 2 types x n regions; the evidence: the total (100 a year) and type t0 at 70% (sd 2 points);
+    # however many leaves a margin has, the prior on the leaves' interaction must not resist it
+    L, years = 2 * n, 3
+    rows = [np.ones(L), np.r_[np.ones(n), np.zeros(n)], np.r_[np.zeros(n), np.ones(n)]]
+    rows += [np.isin(np.arange(L), [j, n + j]).astype(float) for j in range(n)]
+    agg = sp.csr_matrix(np.array(rows))
+    t = np.arange(years)
+    s = core.Statements(kind=[core.SIZE] * years + [core.SHARE] * years, sel=[0] * years + [1] * years, t=np.tile(t, 2),
+                        parent=[-1] * years + [0] * years, value=[100.0] * years + [0.7] * years, sd=[0.02] * (2 * years))
+    interaction = (np.r_[np.ones(n, int), np.full(n, 2)], 3 + np.r_[np.arange(n), np.arange(n)])
+    sol = core.solve(core.Problem(years, agg, np.full(L, 1 / L), s, interaction=interaction), n_draws=40)
+    np.testing.assert_allclose(sol.x[:, :n].sum(axis=1) / sol.x.sum(axis=1), 0.7, atol=1e-3)
+    # and its draws: three yearly 2-point claims on a persistent share, about 2 / sqrt(3) points
+    spread = (sol.draws[:, :, :n].sum(axis=2) / sol.draws.sum(axis=2)).std(axis=0)
+    assert np.all((spread > 0.006) & (spread < 0.025))
