@@ -195,9 +195,9 @@ class _Structure:
         if (n_per[growth] <= 0).any():
             raise ValueError("a growth statement needs a period of at least one year")
         self.n_per = n_per
-        self.total = _place(agg[[p.total_row] * p.n_years], np.arange(p.n_years), self.L, self.n)
+        total = _place(agg[[p.total_row] * p.n_years], np.arange(p.n_years), self.L, self.n)
         # ``sums``: the statements' sums, then each year's total (at ``i_total + t``)
-        self.sums = sp.vstack([_place(agg[uniq // p.n_years], uniq % p.n_years, self.L, self.n), self.total]).tocsr()
+        self.sums = sp.vstack([_place(agg[uniq // p.n_years], uniq % p.n_years, self.L, self.n), total]).tocsr()
         self.i_total = len(uniq)
         self.cache: dict = {}
         self.agg = agg
@@ -227,15 +227,15 @@ class _Structure:
         self.year_now = np.repeat(np.arange(1, Y), self.L)
 
 
-def _current(st: _Structure, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    sums = st.sums @ x
+def _current(st: _Structure, sums: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each statement's sums (its selection's, its parent's, its first year's) from ``st.sums @ x``."""
     return sums[st.i_sel], sums[st.i_par], sums[st.i_t0]
 
 
 def standardised(p: Problem, st: _Structure, x: np.ndarray, log_ratio: np.ndarray, log_bias: np.ndarray) -> np.ndarray:
     """Each statement's residual in its own terms, divided by its sd (0 for a satisfied FLOOR)."""
     s = p.statements
-    a, par, a0 = _current(st, x)
+    a, par, a0 = _current(st, st.sums @ x)
     tiny = 1e-12
     z = np.zeros(len(s))
     m = s.kind == SIZE
@@ -268,10 +268,11 @@ def _system(p, st, x, log_ratio, log_bias, weight):
     on each leaf's share of it are rows like any claim's, with no auxiliary unknowns."""
     s = p.statements
     Y = p.n_years
-    a, par, a0 = _current(st, x)
+    sums = st.sums @ x  # every sum a row needs: the statements', each year's total, the members'
+    a, par, a0 = _current(st, sums)
     tiny = 1e-9 * max(1.0, float(np.max(x)))
     a, par, a0 = np.maximum(a, tiny), np.maximum(par, tiny), np.maximum(a0, tiny)
-    total = np.maximum(st.total @ x, tiny)
+    total = np.maximum(sums[st.i_total : st.i_total + Y], tiny)
     mult = np.exp(_gather(log_ratio, s.definition) + _gather(log_bias, s.family))
     share, growth, size, floor = (s.kind == k for k in (SHARE, GROWTH, SIZE, FLOOR))
     # Rows in the statement's own terms (as ``standardised``), linearised in the relative changes
@@ -339,7 +340,7 @@ def _system(p, st, x, log_ratio, log_bias, weight):
             # years at sd * sqrt(Y)), through the member sums themselves
             k = 1.0 / (p.interaction_sd * np.sqrt(Y))
             n_dim = len(st.member_col)
-            member_sums = np.maximum(st.sums @ x, tiny)[st.i_total:]
+            member_sums = np.maximum(sums[st.i_total :], tiny)
             cols = [year] + list(st.member_col)
             vals = [np.full(st.n, k * (n_dim - 1)) * inv_t[year]] + [-k / member_sums[c] for c in st.member_col]
             log_m = sum(np.log(member_sums[c]) for c in st.member_col)

@@ -174,10 +174,10 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
                     value=share, sd=max(split.uncertainty, 0.005), prior=True)
     # each leaf's member in every dimension of more than one leaf, as a selection: the margins the
     # leaf prior multiplies (a market split one way only has no interaction to hold back)
-    split = [d for d in market.dimensions if len(d.leaves) > 1]
+    crossed = [d for d in market.dimensions if len(d.leaves) > 1]
     interaction = None
-    if len(split) >= 2:
-        interaction = tuple(np.array([sels.get(((d.id, leaf.id),)) for leaf in d.leaves])[sels.codes[d.id]] for d in split)
+    if len(crossed) >= 2:
+        interaction = tuple(np.array([sels.get(((d.id, leaf.id),)) for leaf in d.leaves])[sels.codes[d.id]] for d in crossed)
     statements = core.Statements(**{k: np.array(v) for k, v in cols.items()})
     prior_share, _ = leaf_share_product(shares)
     mean = np.array([np.log(stated[d].ratio) if d in stated else WIDE_RATIO[0] for d in definitions])
