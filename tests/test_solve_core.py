@@ -221,3 +221,67 @@ def test_the_interaction_prior_does_not_hold_back_a_margin(n: int) -> None:
     # and its draws: three yearly 2-point claims on a persistent share, about 2 / sqrt(3) points
     spread = (sol.draws[:, :, :n].sum(axis=2) / sol.draws.sum(axis=2)).std(axis=0)
     assert np.all((spread > 0.006) & (spread < 0.025))
+
+
+def _crossed_market(tau: float, seed: int, leaf_claims: int) -> core.Problem:
+    """8 types x 10 regions over 4 years: the total (1000 a year), every type's and region's size
+    each year, and ``leaf_claims`` size claims about single leaves, all with normal noise at their
+    stated 10%; each leaf departs from its type's share times its region's by exp(u), u ~ N(0, tau)."""
+    rng = np.random.default_rng(seed)
+    nt, nr, years = 8, 10, 4
+    L = nt * nr
+    a, b = rng.dirichlet(np.full(nt, 4.0)), rng.dirichlet(np.full(nr, 4.0))
+    leaf = np.outer(a, b).ravel() * np.exp(rng.normal(0, tau, L))
+    cells = 1000.0 * leaf / leaf.sum()
+    type_of, region_of = np.repeat(np.arange(nt), nr), np.tile(np.arange(nr), nt)
+    rows = [np.ones(L)] + [(type_of == i).astype(float) for i in range(nt)] + [(region_of == j).astype(float) for j in range(nr)]
+    rows += [np.eye(L)[k] for k in range(L)]
+    agg = sp.csr_matrix(np.array(rows))
+    true_sums = agg @ cells
+    sel = list(range(1 + nt + nr)) * years
+    t = list(np.repeat(np.arange(years), 1 + nt + nr))
+    picks = rng.integers(0, L, leaf_claims)
+    sel += list(1 + nt + nr + picks)
+    t += list(rng.integers(0, years, leaf_claims))
+    sel, t = np.array(sel), np.array(t)
+    value = true_sums[sel] * np.exp(rng.normal(0, 0.1, len(sel)))
+    s = core.Statements(kind=[core.SIZE] * len(sel), sel=sel, t=t, value=value, sd=[0.1] * len(sel))
+    interaction = (1 + type_of, 1 + nt + region_of)
+    return core.Problem(years, agg, np.full(L, 1 / L), s, interaction=interaction)
+
+
+@pytest.mark.parametrize("tau", [0.0, 0.3])
+def test_the_interaction_scale_is_estimated_from_claims_about_crossings(tau: float) -> None:
+    # 400 claims about single leaves, whose departures from the margins' product are the
+    # interaction plus their own noise; the margins' claims give no information on it
+    p = _crossed_market(tau, seed=3, leaf_claims=400)
+    found = core.interaction_scale(p, core.solve(p), seed=1)
+    assert found is not None
+    estimate, n, boot = found
+    assert n == 400
+    assert abs(estimate - tau) < 0.06
+    lo, hi = np.quantile(boot, [0.05, 0.95])
+    assert lo <= estimate + 1e-9 and estimate <= hi + 1e-9 and hi - lo < 0.15
+
+
+def test_too_few_claims_about_crossings_leave_the_interaction_scale_unestimated() -> None:
+    p = _crossed_market(0.3, seed=3, leaf_claims=core.MIN_FOR_INTERACTION - 1)
+    assert core.interaction_scale(p, core.solve(p)) is None
+    flat = core.Problem(p.n_years, p.agg, p.prior_share, p.statements)  # no crossed dimensions
+    assert core.interaction_scale(flat, core.solve(flat)) is None
+
+
+def test_draws_mix_over_the_interaction_scales_uncertainty() -> None:
+    # the same problem; a leaf no claim reaches: its draws follow the prior, and mixing over a
+    # spread of scales (half the draws at 0.1, half at 0.5) widens its tails beyond a fixed 0.3's
+    p = _crossed_market(0.3, seed=3, leaf_claims=60)
+    reached = set(p.statements.sel[p.statements.sel >= 19] - 19)
+    free = next(k for k in range(80) if k not in reached)
+    p.interaction_sd = 0.3
+    fixed = core.solve(p, n_draws=400, seed=2)
+    p.interaction_spread = np.array([0.1, 0.5])
+    mixed = core.solve(p, n_draws=400, seed=2)
+    rel = lambda sol: sol.draws[:, :, free] / sol.x[None, :, free] - 1  # noqa: E731
+    np.testing.assert_allclose(mixed.x, fixed.x, rtol=1e-6)
+    kurt = lambda d: float(np.mean(d**4) / np.mean(d**2) ** 2)  # noqa: E731
+    assert kurt(rel(mixed)) > kurt(rel(fixed)) + 0.5

@@ -20,8 +20,9 @@ Rows, each divided by its scale so that its residual is a standardised error:
   each leaf sits near its share of the current total: given each leaf's member in each dimension
   (``interaction``), the product of its members' shares, through their sums (the dimensions do not
   interact unless the evidence says so; relative sd ``interaction_sd`` for the leaf's persistent
-  departure, its rows in each of Y years at ``interaction_sd * sqrt(Y)``), else its assumed share
-  (relative sd ``prior_sd``).
+  departure, its rows in each of Y years at ``interaction_sd * sqrt(Y)``; ``interaction_scale``
+  estimates that sd from the claims about crossings), else its assumed share (relative sd
+  ``prior_sd``).
 
 It is solved by iteratively reweighted (inexact) Gauss-Newton: each pass fixes the row scales and
 the robust (Cauchy) weights, linearises the ratios and biases around their current values (they
@@ -137,6 +138,11 @@ class Problem:
     # carried an interaction of sd 0.30-0.36 where the truth's is 0.21
     interaction: tuple[np.ndarray, ...] | None = None
     interaction_sd: float = 0.5
+    # when ``interaction_sd`` is an estimate: values it could as well have taken (its bootstrap);
+    # the draws then mix over them (draw j's noise on the leaf prior's rows is scaled by
+    # ``interaction_spread[j % len] / interaction_sd``), so a scale estimated from few claims
+    # widens the leaves' intervals as much as its own uncertainty says
+    interaction_spread: np.ndarray | None = None
 
 
 @dataclass
@@ -935,7 +941,12 @@ def _solve(p: Problem, *, passes: int, n_draws: int, seed: int, tol: float, star
     if n_draws:
         # pooled over kinds: one kind alone gives too few points in the tails
         scale = np.where(s.prior, 1.0, _dispersion(z_scale[evidence], tails=True))
-        dev = _deviations(draws_linear, n_claims, n_draws, seed, scale)
+        mix = None
+        if p.priors and st.member_col and p.interaction_spread is not None and len(p.interaction_spread):
+            first = n_claims + p.n_ratios + p.n_families  # the leaf prior's rows follow the claims' and extras'
+            spread = np.resize(np.asarray(p.interaction_spread, dtype=float), n_draws) / p.interaction_sd
+            mix = (slice(first, first + st.n), spread)
+        dev = _deviations(draws_linear, n_claims, n_draws, seed, scale, mix=mix)
         dev += 1.0  # in place: on a large market the draws are the largest array of the solve
         np.maximum(dev, 0.01, out=dev)
         dev *= x[None, :]
@@ -957,13 +968,13 @@ def _dispersion(z: np.ndarray, tails: bool = False) -> float:
 
 
 def _deviations(linear: _Linear, n_claims: int, n_draws: int, seed: int, claim_scale: np.ndarray,
-                priors_noise: bool = True) -> np.ndarray:
+                priors_noise: bool = True, mix: tuple[slice, np.ndarray] | None = None) -> np.ndarray:
     """Randomize-then-optimize with unit noise: each draw re-solves the weighted linear problem
     (``linear``, at the solution) with every right-hand side perturbed by its own (unit) noise;
     returns the relative deviation of every cell from the unperturbed solution, (draws, cells).
     Deviations are linear in the noise, and each claim row's noise is scaled by its kind's
-    dispersion; they are applied as x (1 + dev), not x exp(dev), so that an aggregate's draws
-    centre on its point."""
+    dispersion (``mix``: some rows' by draw as well); they are applied as x (1 + dev), not
+    x exp(dev), so that an aggregate's draws centre on its point."""
     n_rows = linear.A.shape[0]
     rng = np.random.default_rng(seed)
     scale = np.ones(n_rows) if priors_noise else np.zeros(n_rows)
@@ -975,6 +986,8 @@ def _deviations(linear: _Linear, n_claims: int, n_draws: int, seed: int, claim_s
         noise = buffer[: hi - lo]
         rng.standard_normal(out=noise)
         noise *= scale
+        if mix is not None:  # rows whose noise scale varies by draw (see ``Problem.interaction_spread``)
+            noise[:, mix[0]] *= mix[1][lo:hi, None]
         out[lo:hi] = linear.deviations(np.ascontiguousarray(noise.T) if linear.small else noise.T).T
     return out
 
@@ -983,3 +996,97 @@ def verdicts(z: np.ndarray, dispersion: float | np.ndarray) -> np.ndarray:
     """consistent / in tension / contradicted, on residuals scaled by the dispersion."""
     a = np.abs(z) / dispersion
     return np.where(a <= CONSISTENT, "consistent", np.where(a <= TENSION, "in tension", "contradicted"))
+
+
+MIN_FOR_INTERACTION = 20  # size claims about crossings needed to estimate the interaction's sd
+BROAD_CROSSING = 0.1  # a crossing whose leaves' squared weights sum below this is "broad": its
+# departure from the margins' product is mostly the claim's own noise
+
+
+def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 200, seed: int = 0) -> tuple[float, int, np.ndarray] | None:
+    """The interaction's sd as the claims about crossings show it (empirical Bayes, one step).
+
+    A size claim about a crossing of two or more dimensions (a type in a region, a leaf) is
+    compared with the value the solution's margins give it without interaction (each of its leaves
+    at the product of its members' shares of the total, summed). Under the leaf prior that log
+    departure ``r`` has variance ``tau^2 h + (sd c)^2``: ``h`` the sum of the squared weights of the
+    crossing's leaves (1 for a leaf; small for a crossing of many leaves, whose departures average
+    out), ``sd`` the claim's own and ``c`` the dispersion of the claims' noise. Each of ``tau`` and
+    ``c`` solves ``median(|r| / sqrt(tau^2 h + (sd c)^2)) = 0.6745`` (a normal's median absolute
+    value, robust to gross outliers like the verdicts' scale): ``c`` on the broad crossings, ``tau``
+    on the narrow ones, in turn until they settle. With fewer than ``MIN_FOR_INTERACTION`` broad
+    crossings, ``c`` is the robust scale of the size claims about margins at the solution (which the
+    fit has partly absorbed, so ``tau`` then errs on the wide side).
+    Returns ``(tau, claims, bootstrap)``: ``tau`` 0 when the noise alone explains the departures;
+    ``bootstrap`` ``n_boot`` values of ``tau`` from the narrow crossings resampled with replacement
+    (``c`` held). None when fewer than ``MIN_FOR_INTERACTION`` narrow crossings speak to it."""
+    if p.interaction is None:
+        return None
+    st = _Structure(p)
+    s = p.statements
+    x = sol.x.ravel()
+    Y, L = p.n_years, st.L
+    sums = st.sums @ x
+    total = np.maximum(sums[st.i_total : st.i_total + Y], 1e-300)
+    members = sums[st.i_total :]
+    n_dim = len(st.member_col)
+    year = np.repeat(np.arange(Y), L)
+    log_p = sum(np.log(np.maximum(members[c], 1e-300)) for c in st.member_col) - (n_dim - 1) * np.log(total[year])
+    plain = np.exp(log_p)
+    # a selection restricts a dimension when its leaves miss some of the dimension's members
+    agg = st.agg
+    restricted = np.zeros(agg.shape[0], dtype=int)
+    for m in p.interaction:
+        onehot = sp.csr_matrix((np.ones(L), (np.arange(L), np.unique(m, return_inverse=True)[1])))
+        present = (agg @ onehot) > 0
+        restricted += np.asarray(present.sum(axis=1)).ravel() < onehot.shape[1]
+    size = (s.kind == SIZE) & ~s.prior
+    crossing = size & (restricted[s.sel] >= 2)
+    ps, ps2 = st.sums @ plain, st.sums @ plain**2
+    i = st.i_sel[crossing]
+    h = ps2[i] / np.maximum(ps[i], 1e-300) ** 2
+    mult = np.exp(_gather(sol.log_ratio, s.definition) + _gather(sol.log_bias, s.family))[crossing]
+    r = np.abs(np.log(s.value[crossing] / mult) - np.log(np.maximum(ps[i], 1e-300)))
+    sd = s.sd[crossing]
+    narrow, broad = h >= BROAD_CROSSING, h < BROAD_CROSSING
+    if narrow.sum() < MIN_FOR_INTERACTION:
+        return None
+
+    def solve_for(k: np.ndarray, tau: float | None, c: float | None) -> float:
+        """The one of ``tau`` and ``c`` given as None, from the claims ``k`` (a mask or indices; 0
+        if none fits)."""
+        def excess(v: float) -> float:
+            t, cc = (v, c) if tau is None else (tau, v)
+            return float(np.median(r[k] / np.sqrt(t**2 * h[k] + (sd[k] * cc) ** 2 + 1e-300))) - 0.6744897501960817
+        if excess(0.0) <= 0:
+            return 0.0
+        lo, hi = 0.0, 1.0
+        while excess(hi) > 0 and hi < 1e3:
+            hi *= 2
+        for _ in range(50):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    margin = size & (restricted[s.sel] <= 1)
+    if broad.sum() >= MIN_FOR_INTERACTION:
+        c, tau = 1.0, 0.0
+        for _ in range(20):
+            c_new = max(1.0, solve_for(broad, tau, None))
+            tau_new = solve_for(narrow, None, c_new)
+            done = abs(c_new - c) < 1e-4 and abs(tau_new - tau) < 1e-4
+            c, tau = c_new, tau_new
+            if done:
+                break
+    else:
+        z = standardised(p, st, x, sol.log_ratio, sol.log_bias)
+        c = float(max(1.0, 1.482602218505602 * np.median(np.abs(z[margin])))) if margin.sum() >= MIN_FOR_DISPERSION else 1.0
+        tau = solve_for(narrow, None, c)
+    # the estimate's uncertainty: the same solve on the narrow crossings resampled (c held)
+    rng = np.random.default_rng(seed)
+    where = np.flatnonzero(narrow)
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        pick = rng.choice(where, size=len(where))
+        boot[b] = solve_for(pick, None, c)
+    return tau, int(crossing.sum()), boot

@@ -49,7 +49,10 @@ VINTAGE_PENALTY = 0.10  # sd grows 10% for each year a claim was made before the
 FLOOR_SD = 0.05
 INTERACTION_SD = 0.5  # how far a leaf's share departs, persistently, from the product of its members'
 # shares (relative sd, about a factor e^0.5 = 1.65 either way at one sd): a leaf the evidence does not
-# reach follows its dimensions' estimated shares rather than the assumed ones; a default, not fitted
+# reach follows its dimensions' estimated shares rather than the assumed ones. The default, and the
+# most the solver assumes: with enough claims about crossings it is estimated from them
+# (``core.interaction_scale``), no lower than INTERACTION_SD_FLOOR
+INTERACTION_SD_FLOOR = 0.1  # a handful of claims near the margins' product does not prove no interaction
 WIDE_RATIO = (float(np.log(1.3)), 0.5)
 KIND_NAMES = {core.SIZE: "size", core.SHARE: "share", core.GROWTH: "growth"}
 N_DRAWS = 200
@@ -190,6 +193,23 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
     return EvidenceProblem(problem, years, claim_of, floor_claims, definitions, families, alternatives, sels.rows)
 
 
+def _estimate_interaction(ep: EvidenceProblem, sol: core.Solution) -> str:
+    """Set the leaf prior's interaction sd from the claims about crossings, when there are enough
+    (between INTERACTION_SD_FLOOR and the default INTERACTION_SD); returns how it was set."""
+    p = ep.problem
+    if p.interaction is None:
+        return "no crossed dimensions"
+    found = core.interaction_scale(p, sol, seed=SEED)
+    if found is None:
+        return f"relative sd {INTERACTION_SD:g}, the default: too few size claims about crossings to estimate it"
+    tau, n, boot = found
+    p.interaction_sd = float(np.clip(tau, INTERACTION_SD_FLOOR, INTERACTION_SD))
+    p.interaction_spread = np.clip(boot, INTERACTION_SD_FLOOR, INTERACTION_SD)
+    lo, hi = np.quantile(p.interaction_spread, [0.1, 0.9])
+    return (f"relative sd {p.interaction_sd:.2f}, estimated from {n} size claims about crossings (80% bootstrap range "
+            f"{lo:.2f}-{hi:.2f}, which the intervals mix over)")
+
+
 def _periods(market: Market, c) -> list[tuple[int, int]]:
     """The stated period, or both conventions from the source's endpoints (base..end first)."""
     if c.period_from is not None and c.period_to is not None:
@@ -238,6 +258,7 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
             if abs(z_alt) >= abs(z_first[i]):
                 s.t0[i], s.t[i] = old
         sol = core.solve(ep.problem, start=first)
+    interaction = _estimate_interaction(ep, sol)
     sol_draws = core.solve(ep.problem, n_draws=n_draws, seed=SEED, start=sol, passes=3)
     s = ep.problem.statements
     for i, cid in enumerate(ep.claim_of):
@@ -266,7 +287,7 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
         f"and {len(s)} statements (sizes at any level, shares, growth rates, {len(ep.floor_claims)} company-revenue floors); "
         f"{len(ep.definitions)} definition ratios and {len(ep.families)} publisher-family biases estimated; priors: smooth "
         f"total growth, stable shares, the pack's assumed splits, each leaf near the product of its members' shares "
-        f"(relative sd {INTERACTION_SD:g}); residual dispersion {sol_draws.dispersion:.2f} ("
+        f"({interaction}); residual dispersion {sol_draws.dispersion:.2f} ("
         f"{', '.join(f'{KIND_NAMES[k]} {v:.2f}' for k, v in sol_draws.kind_dispersion.items())}); intervals "
         f"from {n_draws} randomize-then-optimize draws (seed {SEED})"
     )
