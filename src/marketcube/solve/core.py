@@ -1063,7 +1063,7 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 200, seed: int
         lo, hi = 0.0, 1.0
         while excess(hi) > 0 and hi < 1e3:
             hi *= 2
-        for _ in range(50):
+        while hi - lo > 1e-4:  # a relative sd to 1e-4 is far finer than its sampling error
             mid = 0.5 * (lo + hi)
             lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
         return 0.5 * (lo + hi)
