@@ -1001,25 +1001,31 @@ def verdicts(z: np.ndarray, dispersion: float | np.ndarray) -> np.ndarray:
 MIN_FOR_INTERACTION = 20  # size claims about crossings needed to estimate the interaction's sd
 BROAD_CROSSING = 0.1  # a crossing whose leaves' squared weights sum below this is "broad": its
 # departure from the margins' product is mostly the claim's own noise
+NOISE_DRAWS = 20  # noise draws per claim about a narrow crossing, for ``interaction_scale``'s estimate
+BOOT_NOISE_DRAWS = 5  # the same for each of its bootstrap replicates
 
 
-def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 200, seed: int = 0) -> tuple[float, int, np.ndarray] | None:
+def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int = 0) -> tuple[float, int, np.ndarray] | None:
     """The interaction's sd as the claims about crossings show it (empirical Bayes, one step).
 
     A size claim about a crossing of two or more dimensions (a type in a region, a leaf) is
     compared with the value the solution's margins give it without interaction (each of its leaves
-    at the product of its members' shares of the total, summed). Under the leaf prior that log
-    departure ``r`` has variance ``tau^2 h + (sd c)^2``: ``h`` the sum of the squared weights of the
-    crossing's leaves (1 for a leaf; small for a crossing of many leaves, whose departures average
-    out), ``sd`` the claim's own and ``c`` the dispersion of the claims' noise. Each of ``tau`` and
-    ``c`` solves ``median(|r| / sqrt(tau^2 h + (sd c)^2)) = 0.6745`` (a normal's median absolute
-    value, robust to gross outliers like the verdicts' scale): ``c`` on the broad crossings, ``tau``
-    on the narrow ones, in turn until they settle. With fewer than ``MIN_FOR_INTERACTION`` broad
-    crossings, ``c`` is the robust scale of the size claims about margins at the solution (which the
-    fit has partly absorbed, so ``tau`` then errs on the wide side).
+    at the product of its members' shares of the total, summed): the log departure ``r``, in units
+    of the claim's sd. Under the leaf prior it is ``tau sqrt(h) / sd N + e``: ``N`` standard normal,
+    ``h`` the sum of the squared weights of the crossing's leaves (1 for a leaf; small for a
+    crossing of many leaves, whose departures average out) and ``e`` the claim's own noise. The
+    noise is not assumed normal: it is drawn from the departures of the broad crossings
+    (``h < BROAD_CROSSING``, mostly noise), made symmetric, so heavy tails are not mistaken for
+    interaction (with normal noise of the broad crossings' scale, the estimate on the benchmark's
+    200,000-cell market was 0.26 where the truth's departures have sd 0.21; drawn from them,
+    0.22). With fewer than ``MIN_FOR_INTERACTION`` broad crossings the noise is normal at the
+    robust scale of the size claims about margins at the solution. ``tau`` makes the median of
+    ``|tau sqrt(h) / sd N + e|`` over ``NOISE_DRAWS`` draws a claim match the median of ``|r|``
+    over the narrow crossings (robust to gross outliers, like the verdicts' scale).
     Returns ``(tau, claims, bootstrap)``: ``tau`` 0 when the noise alone explains the departures;
-    ``bootstrap`` ``n_boot`` values of ``tau`` from the narrow crossings resampled with replacement
-    (``c`` held). None when fewer than ``MIN_FOR_INTERACTION`` narrow crossings speak to it."""
+    ``bootstrap`` ``n_boot`` values of ``tau`` with the narrow crossings and the noise's pool
+    resampled with replacement. None when fewer than ``MIN_FOR_INTERACTION`` narrow crossings
+    speak to it."""
     if p.interaction is None:
         return None
     st = _Structure(p)
@@ -1046,47 +1052,39 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 200, seed: int
     i = st.i_sel[crossing]
     h = ps2[i] / np.maximum(ps[i], 1e-300) ** 2
     mult = np.exp(_gather(sol.log_ratio, s.definition) + _gather(sol.log_bias, s.family))[crossing]
-    r = np.abs(np.log(s.value[crossing] / mult) - np.log(np.maximum(ps[i], 1e-300)))
-    sd = s.sd[crossing]
-    narrow, broad = h >= BROAD_CROSSING, h < BROAD_CROSSING
-    if narrow.sum() < MIN_FOR_INTERACTION:
+    r = (np.log(s.value[crossing] / mult) - np.log(np.maximum(ps[i], 1e-300))) / s.sd[crossing]
+    gain = np.sqrt(h) / s.sd[crossing]
+    narrow, broad = np.flatnonzero(h >= BROAD_CROSSING), np.flatnonzero(h < BROAD_CROSSING)
+    if len(narrow) < MIN_FOR_INTERACTION:
         return None
-
-    def solve_for(k: np.ndarray, tau: float | None, c: float | None) -> float:
-        """The one of ``tau`` and ``c`` given as None, from the claims ``k`` (a mask or indices; 0
-        if none fits)."""
-        def excess(v: float) -> float:
-            t, cc = (v, c) if tau is None else (tau, v)
-            return float(np.median(r[k] / np.sqrt(t**2 * h[k] + (sd[k] * cc) ** 2 + 1e-300))) - 0.6744897501960817
-        if excess(0.0) <= 0:
-            return 0.0
-        lo, hi = 0.0, 1.0
-        while excess(hi) > 0 and hi < 1e3:
-            hi *= 2
-        while hi - lo > 1e-4:  # a relative sd to 1e-4 is far finer than its sampling error
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
-        return 0.5 * (lo + hi)
-
-    margin = size & (restricted[s.sel] <= 1)
-    if broad.sum() >= MIN_FOR_INTERACTION:
-        c, tau = 1.0, 0.0
-        for _ in range(20):
-            c_new = max(1.0, solve_for(broad, tau, None))
-            tau_new = solve_for(narrow, None, c_new)
-            done = abs(c_new - c) < 1e-4 and abs(tau_new - tau) < 1e-4
-            c, tau = c_new, tau_new
-            if done:
-                break
+    rng = np.random.default_rng(seed)
+    if len(broad) >= MIN_FOR_INTERACTION:
+        pool = np.concatenate([r[broad], -r[broad]])
     else:
+        margin = size & (restricted[s.sel] <= 1)
         z = standardised(p, st, x, sol.log_ratio, sol.log_bias)
         c = float(max(1.0, 1.482602218505602 * np.median(np.abs(z[margin])))) if margin.sum() >= MIN_FOR_DISPERSION else 1.0
-        tau = solve_for(narrow, None, c)
-    # the estimate's uncertainty: the same solve on the narrow crossings resampled (c held)
-    rng = np.random.default_rng(seed)
-    where = np.flatnonzero(narrow)
-    boot = np.empty(n_boot)
-    for b in range(n_boot):
-        pick = rng.choice(where, size=len(where))
-        boot[b] = solve_for(pick, None, c)
+        pool = c * rng.standard_normal(4000)
+
+    def estimate(rows: np.ndarray, noise_pool: np.ndarray, k: int) -> float:
+        target = float(np.median(np.abs(r[rows])))
+        a = gain[rows, None] * rng.standard_normal((len(rows), k))
+        e = rng.choice(noise_pool, size=(len(rows), k))
+
+        def excess(tau: float) -> float:
+            return float(np.median(np.abs(tau * a + e))) - target
+
+        if excess(0.0) >= 0:
+            return 0.0
+        lo, hi = 0.0, 1.0
+        while excess(hi) < 0 and hi < 1e3:
+            lo, hi = hi, 2 * hi
+        while hi - lo > 1e-4:  # a relative sd to 1e-4 is far finer than its sampling error
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
+        return 0.5 * (lo + hi)
+
+    tau = estimate(narrow, pool, NOISE_DRAWS)
+    boot = np.array([estimate(rng.choice(narrow, size=len(narrow)), rng.choice(pool, size=len(pool)), BOOT_NOISE_DRAWS)
+                     for _ in range(n_boot)])
     return tau, int(crossing.sum()), boot
