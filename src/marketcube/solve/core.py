@@ -141,7 +141,8 @@ class Problem:
     # when ``interaction_sd`` is an estimate: values it could as well have taken (its bootstrap);
     # the draws then mix over them (draw j's noise on the leaf prior's rows is scaled by
     # ``interaction_spread[j % len] / interaction_sd``), so a scale estimated from few claims
-    # widens the leaves' intervals as much as its own uncertainty says
+    # widens the leaves' intervals as much as its own uncertainty says (exactly so for leaves no
+    # claim reaches; reached leaves keep the weight of the estimate itself)
     interaction_spread: np.ndarray | None = None
 
 
@@ -998,7 +999,8 @@ def verdicts(z: np.ndarray, dispersion: float | np.ndarray) -> np.ndarray:
     return np.where(a <= CONSISTENT, "consistent", np.where(a <= TENSION, "in tension", "contradicted"))
 
 
-MIN_FOR_INTERACTION = 20  # size claims about crossings needed to estimate the interaction's sd
+MIN_FOR_INTERACTION = 20  # size claims about narrow crossings needed to estimate the interaction's sd
+# (and about broad ones to take the noise from them)
 BROAD_CROSSING = 0.1  # a crossing whose leaves' squared weights sum below this is "broad": its
 # departure from the margins' product is mostly the claim's own noise
 NOISE_DRAWS = 20  # noise draws per claim about a narrow crossing, for ``interaction_scale``'s estimate
@@ -1019,12 +1021,13 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int
     interaction (with normal noise of the broad crossings' scale, the estimate on the benchmark's
     200,000-cell market was 0.26 where the truth's departures have sd 0.21; drawn from them,
     0.22). With fewer than ``MIN_FOR_INTERACTION`` broad crossings the noise is normal at the
-    robust scale of the size claims about margins at the solution. ``tau`` makes the median of
+    robust scale (MAD, at least 1; 1 with fewer than ``MIN_FOR_DISPERSION``) of the size claims
+    about the total and single members at the solution. ``tau`` makes the median of
     ``|tau sqrt(h) / sd N + e|`` over ``NOISE_DRAWS`` draws a claim match the median of ``|r|``
     over the narrow crossings (robust to gross outliers, like the verdicts' scale).
     Returns ``(tau, claims, bootstrap)``: ``tau`` 0 when the noise alone explains the departures;
-    ``bootstrap`` ``n_boot`` values of ``tau`` with the narrow crossings and the noise's pool
-    resampled with replacement. None when fewer than ``MIN_FOR_INTERACTION`` narrow crossings
+    ``bootstrap`` ``n_boot`` values of ``tau`` with the narrow crossings (each with all its
+    claims) and the broad crossings resampled with replacement. None when fewer than ``MIN_FOR_INTERACTION`` narrow crossings
     speak to it."""
     if p.interaction is None:
         return None
@@ -1058,8 +1061,9 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int
     if len(narrow) < MIN_FOR_INTERACTION:
         return None
     rng = np.random.default_rng(seed)
-    if len(broad) >= MIN_FOR_INTERACTION:
-        pool = np.concatenate([r[broad], -r[broad]])
+    symmetric = len(broad) >= MIN_FOR_INTERACTION
+    if symmetric:
+        pool = r[broad]
     else:
         margin = size & (restricted[s.sel] <= 1)
         z = standardised(p, st, x, sol.log_ratio, sol.log_bias)
@@ -1070,6 +1074,8 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int
         target = float(np.median(np.abs(r[rows])))
         a = gain[rows, None] * rng.standard_normal((len(rows), k))
         e = rng.choice(noise_pool, size=(len(rows), k))
+        if symmetric:  # the broad crossings' departures, each as likely either way
+            e *= rng.choice([-1.0, 1.0], size=e.shape)
 
         def excess(tau: float) -> float:
             return float(np.median(np.abs(tau * a + e))) - target
@@ -1085,6 +1091,14 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int
         return 0.5 * (lo + hi)
 
     tau = estimate(narrow, pool, NOISE_DRAWS)
-    boot = np.array([estimate(rng.choice(narrow, size=len(narrow)), rng.choice(pool, size=len(pool)), BOOT_NOISE_DRAWS)
-                     for _ in range(n_boot)])
+    # the bootstrap resamples crossings, not claims: claims about one crossing (other years, other
+    # sources) share its lasting departure
+    cluster = np.unique(s.sel[crossing][narrow], return_inverse=True)[1]
+    order = np.argsort(cluster, kind="stable")
+    n_clusters = int(cluster.max()) + 1
+    boot = np.empty(n_boot)
+    for b in range(n_boot):
+        times = np.bincount(rng.integers(0, n_clusters, n_clusters), minlength=n_clusters)
+        rows = np.repeat(narrow[order], times[cluster[order]])
+        boot[b] = estimate(rows, rng.choice(pool, size=len(pool)), BOOT_NOISE_DRAWS)
     return tau, int(crossing.sum()), boot
