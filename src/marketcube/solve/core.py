@@ -350,9 +350,8 @@ def _system(p, st, x, log_ratio, log_bias, weight):
             member_sums = np.maximum(sums[st.i_total :], tiny)
             cols = [year] + list(st.member_col)
             vals = [np.full(st.n, k * (n_dim - 1)) * inv_t[year]] + [-k / member_sums[c] for c in st.member_col]
-            log_m = sum(np.log(member_sums[c]) for c in st.member_col)
             add(c=(np.tile(cells, n_dim + 1), np.concatenate(cols), np.concatenate(vals)), d=(cells, cells, k / xh),
-                b=k * (log_m - (n_dim - 1) * np.log(total[year]) - np.log(xh)), n=st.n)
+                b=k * (_log_plain(st, member_sums, total) - np.log(xh)), n=st.n)
         else:
             # each leaf near its assumed share of the total: log x - log T = log pi
             share_t = np.tile(np.maximum(p.prior_share, 1e-12), Y)
@@ -389,6 +388,14 @@ def _system(p, st, x, log_ratio, log_bias, weight):
 
     A = _Rows(matrix(C, n_sums), st, matrix(D, st.n), matrix(E, n_extra))
     return A, np.concatenate(rhs_all), n_s
+
+
+def _log_plain(st: _Structure, members: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """The log of each cell without interaction, the product of its members' shares of its year's
+    total times that total: ``sum_d log M_d - (D - 1) log T``, from the member sums (``st.sums @ x``
+    from ``i_total`` on) and the yearly totals, both already floored above zero."""
+    year = np.repeat(np.arange(len(total)), st.L)
+    return sum(np.log(members[c]) for c in st.member_col) - (len(st.member_col) - 1) * np.log(total[year])
 
 
 class _Rows:
@@ -1037,11 +1044,7 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int
     Y, L = p.n_years, st.L
     sums = st.sums @ x
     total = np.maximum(sums[st.i_total : st.i_total + Y], 1e-300)
-    members = sums[st.i_total :]
-    n_dim = len(st.member_col)
-    year = np.repeat(np.arange(Y), L)
-    log_p = sum(np.log(np.maximum(members[c], 1e-300)) for c in st.member_col) - (n_dim - 1) * np.log(total[year])
-    plain = np.exp(log_p)
+    plain = np.exp(_log_plain(st, np.maximum(sums[st.i_total :], 1e-300), total))
     # a selection restricts a dimension when its leaves miss some of the dimension's members
     agg = st.agg
     restricted = np.zeros(agg.shape[0], dtype=int)
@@ -1067,8 +1070,7 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int
     else:
         margin = size & (restricted[s.sel] <= 1)
         z = standardised(p, st, x, sol.log_ratio, sol.log_bias)
-        c = float(max(1.0, 1.482602218505602 * np.median(np.abs(z[margin])))) if margin.sum() >= MIN_FOR_DISPERSION else 1.0
-        pool = c * rng.standard_normal(4000)
+        pool = _dispersion(z[margin]) * rng.standard_normal(4000)
 
     def estimate(rows: np.ndarray, noise_pool: np.ndarray, k: int) -> float:
         target = float(np.median(np.abs(r[rows])))
