@@ -223,3 +223,21 @@ def test_intervals_hold_their_coverage_on_m3_yearly_validation() -> None:
     out = out.set_index("unique_id").loc[[s.sn for s in series]]
     assert abs(((actual >= out["lo_80"].to_numpy()) & (actual <= out["hi_80"].to_numpy())).mean() - 0.80) < 0.05
     assert abs(((actual >= out["lo_95"].to_numpy()) & (actual <= out["hi_95"].to_numpy())).mean() - 0.95) < 0.05
+
+
+def test_the_interval_scale_is_the_recent_volatility_and_backtests_span_three_origins() -> None:
+    from marketcube.forecast import _engine
+
+    rng = np.random.default_rng(3)
+    calm = list(100 * np.exp(np.cumsum(rng.normal(0.03, 0.02, 12))))
+    wild = list(100 * np.exp(np.cumsum(rng.normal(0.0, 0.4, 10))))
+    steps = _engine.SCALE_STEPS
+    # the same last SCALE_STEPS changes after a wild or a calm early history: the same scale
+    a = calm[-steps - 1:]
+    r = forecast_detail(frame({"calm_start": calm[:3] + a, "wild_start": [v * a[0] / wild[-1] for v in wild] + a}), 3)
+    scales = {m.unique_id: m.scale for m in r.methods}
+    assert scales["calm_start"] == pytest.approx(scales["wild_start"], rel=1e-12)
+    assert scales["calm_start"] == pytest.approx(np.mean(np.abs(np.diff(np.log(a)))))
+    # every long series of the panel is backtested from BACKTEST_WINDOWS origins: one error each at h=1
+    r = forecast_detail(PANEL, 2, paths=0, residuals=False)
+    assert r.calibration.samples[0] == _engine.BACKTEST_WINDOWS * PANEL["unique_id"].nunique()

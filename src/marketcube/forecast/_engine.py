@@ -29,7 +29,9 @@ Each series of five points or more is backtested inside its own history, from up
 ``BACKTEST_WINDOWS`` rolling origins ending h, h+1, ... points before its end (training parts of at
 least five points). Each backtest error at horizon k is standardised by the series' scale at that
 origin, ``e = (T(y) - T(f)) / s`` with T = log for positive series (s = mean absolute one-step log
-change) and T = identity otherwise (s = mean absolute one-step change, the MASE scale). The errors
+change) and T = identity otherwise (s = mean absolute one-step change, the MASE scale), both over
+the last ``SCALE_STEPS`` steps before the origin: a series' volatility drifts over decades, and a
+scale from its whole history misjudged the next years' (see benchmarks/accuracy.py, "origins"). The errors
 are pooled across the series of one call, horizon by horizon; the interval at level L is
 ``T^-1(T(f) + q * s)`` with q the empirical (1-L)/2 and (1+L)/2 quantiles of the pooled errors at
 that horizon (Vovk et al. 2005; Stankeviciute et al. 2021 for multi-horizon pooling). A horizon with
@@ -59,7 +61,8 @@ __all__ = [
 ]
 
 MIN_MODEL_POINTS = 5  # statsforecast's Theta models need four; one more keeps backtests meaningful
-BACKTEST_WINDOWS = 1  # rolling origins per series (validation: two gave the same coverage at 1.5x the cost)
+BACKTEST_WINDOWS = 3  # rolling origins per series: errors from three calendar periods, not one
+SCALE_STEPS = 10  # one-step changes the interval scale is measured over (the most recent)
 MIN_CONFORMAL_SAMPLES = 30  # pooled errors a horizon needs for its own empirical quantiles
 SCALE_FLOOR_LOG = 0.005  # a constant series still gets +-0.5% a year of scale
 SHORT_VOLATILITY = 0.10  # annual log volatility assumed for series of 1-4 points
@@ -268,6 +271,9 @@ def _damp(y: np.ndarray, f: np.ndarray, positive: bool) -> tuple[np.ndarray, boo
 
 
 def _scale(y: np.ndarray, positive: bool) -> float:
+    """Mean absolute one-step change over the last ``SCALE_STEPS`` steps: in log units for a
+    positive series, else in units of y."""
+    y = y[-SCALE_STEPS - 1:]
     if positive:
         return max(float(np.mean(np.abs(np.diff(np.log(y))))), SCALE_FLOOR_LOG)
     s = float(np.mean(np.abs(np.diff(y)))) if len(y) > 1 else 0.0
