@@ -79,7 +79,7 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
     progress("reconcile")
     reconciled = reconcile(market, evidence, history, base)
     cube = reconciled.cube
-    verdicts = judge(market, evidence, cube, history, reconciled.used)
+    verdicts = judge(market, evidence, cube, history, reconciled.used, reconciled.judged_only)
     progress("sensitivity")
     sens = sensitivity(market, evidence, history)
     progress("analyse")

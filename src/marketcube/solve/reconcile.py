@@ -13,9 +13,16 @@ extra weighted rows (``project.Claim``), each in USD bn of the target definition
 - a CAGR whose period lies in the forecast years: ``V(t2) - (1 + g)^(t2 - t1) V(t1) = 0``, sd the
   base forecast of ``V(t2)`` times ``SIGMA_GROWTH * (t2 - t1)``.
 
-Claims about a segment (a selection of the cube's members) enter the same way through the leaf
-cells they cover. The draws of the forecast years are the forecast stage's joint sample paths,
-each reconciled with the same projection (claims redrawn from their sd per draw), floored at zero.
+Claims about a segment (a selection of the cube's members) are judged against the result but not
+weighed (``Reconciled.judged_only``): the projection treats the forecast years independently (one
+weight per series and year, no covariance across years), so a claim about one year of a segment
+bends that year alone. Weighed in on the CMO market, India's CAGRs (13.6% over 2025-2030, 14.67% over
+2024-2029) took India from USD 10.1 bn in 2024 to 9.4 in 2025, 16.6 in 2029 and back to 15.8 in
+2031. A claim about the whole market moves the total, which every series shares, and bends nothing
+visible. ``project.reconcile`` itself takes segment claims (the reconciliation benchmark uses them).
+
+The draws of the forecast years are the forecast stage's joint sample paths, each reconciled with
+the same projection (claims redrawn from their sd per draw), floored at zero.
 """
 
 from __future__ import annotations
@@ -47,22 +54,27 @@ METHOD = "wls_var"
 class Reconciled:
     cube: Cube
     used: tuple[str, ...]  # forecast-year claims weighed in
+    judged_only: tuple[str, ...]  # forecast-year claims about segments: judged, not weighed (module docstring)
     fits: tuple[project.ClaimFit, ...]
     method: str
     reconciliation: project.Reconciliation
 
 
-def _claims(market: Market, evidence: Evidence, history: Triangulation, base: BaseForecast) -> list[project.Claim]:
+def _claims(market: Market, evidence: Evidence, history: Triangulation, base: BaseForecast
+            ) -> tuple[list[project.Claim], list[str]]:
+    """The forecast-year claims to weigh, and the ids of those about segments (not weighed)."""
     T = market.years.base_year
     ratios = {market.definition.id: (1.0, 0.0), **{d: (r, history.ratio_log_sd[d]) for d, r in history.ratios.items()}}
     dims = {d.id: {m.id for m in d.members} for d in market.dimensions}
     cube = history.cube
     out = []
+    sel_of: dict[str, tuple] = {}
     for item in evidence.items:
         c = item.claim
-        if c.definition not in ratios or c.member_as_written:
+        if c.definition not in ratios or (c.member_as_written and not c.selection):
             continue
         sel = tuple(sorted({**dict(c.parent), **dict(c.selection)}.items()))
+        sel_of[c.id] = sel
         if any(d not in dims or m not in dims[d] for d, m in sel):
             continue
         leaves = np.flatnonzero(cube.aggregation([sel]).toarray()[0])
@@ -92,7 +104,8 @@ def _claims(market: Market, evidence: Evidence, history: Triangulation, base: Ba
                 scale = float(base.point[-cube.value.shape[1]:][leaves, t2 - T - 1].sum())  # leaf cells come last
                 terms = ((leaves, t2 - T - 1, 1.0), (leaves, t1 - T - 1, -factor))
                 out.append(project.Claim(c.id, terms, 0.0, max(scale, 1e-9) * SIGMA_GROWTH[c.confidence] * n))
-    return out
+    weighed = [c for c in out if not sel_of[c.id]]
+    return weighed, [c.id for c in out if sel_of[c.id]]
 
 
 def _times(x: float) -> str:
@@ -101,7 +114,7 @@ def _times(x: float) -> str:
 
 def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: BaseForecast) -> Reconciled:
     """The full cube, history and forecast years, USD bn."""
-    claims = _claims(market, evidence, history, base)
+    claims, judged_only = _claims(market, evidence, history, base)
     # in units of the base year's total, so that the weights' absolute floor (2e-8, as in the
     # reference implementation) cannot make the answer depend on the currency unit
     unit = float(history.total_usd_bn[-1]) or 1.0
@@ -134,11 +147,20 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
     method = (
         f"the base forecasts of all {n} series are projected onto forecasts that add up (generalised least squares "
         f"with variance scaling, WLS-var: weights from each series' in-sample residuals; non-negative), with "
-        f"{len(claims)} claims about forecast years as extra weighted rows (under related definitions through the "
-        f"estimated ratios; each judged against the result in the evidence table), the forecasts' weights in each "
+        f"{len(claims)} claims about the whole market's forecast years as extra weighted rows (under related "
+        f"definitions through the estimated ratios; each judged against the result in the evidence table"
+        f"{_judged_only_text(len(judged_only))}), the forecasts' weights in each "
         f"year scaled to their base paths' variance that year (from {_times(k[0])} the one-step residual variance in "
         f"{base.years[0]} to {_times(k[-1])} in {base.years[-1]}); the draws of the forecast years are the base "
         f"forecasts' joint sample paths, each projected the same way (claims redrawn from their sd per draw) and "
         f"floored at zero"
     )
-    return Reconciled(cube, tuple(c.id for c in claims), fits, method, rec)
+    return Reconciled(cube, tuple(c.id for c in claims), tuple(judged_only), fits, method, rec)
+
+
+def _judged_only_text(n: int) -> str:
+    if not n:
+        return ""
+    what = "1 claim" if n == 1 else f"{n} claims"
+    return (f"; {what} about segments' forecast years judged only, not weighed: the projection treats each year "
+            "apart, so such a claim would bend its segment in the years it names and no other")
