@@ -182,3 +182,13 @@ def check_table_sheets(out: Path) -> None:
     for year, values in totals.items():
         assert values[1] == pytest.approx(json_total[year], rel=1e-15)  # the table's totals are the JSON's
     assert len(totals) == n
+
+
+def test_markdown_text_keeps_ampersands_readable_and_entities_inert() -> None:
+    from marketcube.report.markdown import text
+
+    assert text("Middle East & Africa") == "Middle East & Africa"  # as written, in the raw file too
+    out = text("&lt;script&gt; <b>x</b> &#60;")
+    assert "<" not in out and ">" not in out
+    # an entity in pack text stays those characters once rendered: its ampersand is escaped
+    assert out.startswith("&amp;lt;script&amp;gt;") and out.endswith("&amp;#60;")

@@ -9,7 +9,6 @@ full precision.
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -20,6 +19,14 @@ __all__ = ["render_markdown", "text"]
 _SPECIAL = re.compile(r"([\\`*_\[\]|~$])")  # what formats, links or splits a table cell anywhere
 _LEADING = re.compile(r"^(\s*)([#>+-])")  # what starts a heading, quote or list at a line's start
 _NUMBERED = re.compile(r"^(\s*\d+)([.)])")  # what starts a numbered list
+_ENTITY_START = re.compile(r"&(?=#?\w+;)")  # an ampersand a Markdown renderer would read as an entity
+
+
+def _html_inert(s: str) -> str:
+    """Angle brackets as entities (no tag can open); an ampersand only where it would start an
+    entity (``&lt;`` in pack text stays those four characters), so "Middle East & Africa" reads as
+    written in the raw file."""
+    return _ENTITY_START.sub("&amp;", s).replace("<", "&lt;").replace(">", "&gt;")
 
 
 def text(s: object, line_start: bool = True) -> str:
@@ -28,7 +35,7 @@ def text(s: object, line_start: bool = True) -> str:
     that cannot start a line (a table cell, the middle of a line) need not guard what only acts
     there (a heading's #, a list's 1.)."""
     raw = " ".join(str(s or "").split())
-    out = _SPECIAL.sub(r"\\\1", html.escape(raw, quote=False))
+    out = _SPECIAL.sub(r"\\\1", _html_inert(raw))
     if not line_start:
         return out
     out = _LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), out)
