@@ -213,3 +213,17 @@ def test_every_chart_is_valid_vega_lite_with_a_text_alternative(report) -> None:
         (alt.LayerChart if "layer" in spec else alt.Chart).from_dict(spec, validate=True)  # raises when invalid
         assert spec["description"] == chart["alt"] and len(chart["alt"]) > 40, chart_id
         assert spec["data"]["values"] == chart["data"]
+
+
+def test_a_growth_axis_does_not_magnify_small_differences() -> None:
+    from marketcube.report.charts import MIN_CAGR_SPAN, vega_lite
+
+    def domain(cagrs):
+        chart = {"kind": "growth_size", "alt": "x" * 50, "title": "t",
+                 "data": [{"member": f"m{i}", "size": 1.0 + i, "cagr": c} for i, c in enumerate(cagrs)]}
+        return vega_lite(chart)["layer"][0]["encoding"]["y"]["scale"].get("domain")
+
+    lo, hi = domain([0.065, 0.066, 0.068])  # the CMO countries: 6.5% to 6.8%
+    assert hi - lo == pytest.approx(MIN_CAGR_SPAN) and lo < 0.065 and hi > 0.068
+    assert domain([0.02, 0.15]) == [0.02, 0.15]  # a wide spread is drawn as it is
+    assert domain([None]) is None

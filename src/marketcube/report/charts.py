@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ WIDTH = 560
 HEIGHT = 260
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"  # the version vl-convert and its bundle draw
 LABELLED_POINTS = 8
+MIN_CAGR_SPAN = 0.04  # a growth axis spans at least 4 points: 6.5% against 6.8% must not look like a gulf
 PALETTE = ["#1f5fa8", "#e07b39", "#2f8f5b", "#b8475a", "#7a5ea8", "#8c6d31", "#3c9bb5", "#c4579b", "#6b7a8f",
            "#a3a127"]
 
@@ -76,7 +78,8 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -
         height = 24 * len({d["member"] for d in chart["data"]}) + 10
     elif kind == "growth_size":
         x = {"field": "size", "type": "quantitative", "title": "Size in the base year (USD bn)", "scale": {"type": "log"}}
-        y = {"field": "cagr", "type": "quantitative", "title": "CAGR", "axis": {"format": ".2%"}, "scale": {"zero": False}}
+        y = {"field": "cagr", "type": "quantitative", "title": "CAGR", "axis": {"format": ".1%"},
+             "scale": {"zero": False, **_span([d["cagr"] for d in chart["data"]], MIN_CAGR_SPAN)}}
         # the largest points named beside them (all of them when there are few)
         named = sorted(chart["data"], key=lambda d: -d["size"])[:LABELLED_POINTS]
         body = {"layer": [
@@ -105,6 +108,17 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -
     # no title inside the chart: the renderers caption it (a title wider than a phone would widen the chart)
     return {"$schema": SCHEMA, "description": chart["alt"], "data": data, "width": width, "height": height, **body,
             "config": {"font": "Helvetica, Arial, sans-serif", "view": {"stroke": None}}}
+
+
+def _span(values: list[float | None], least: float) -> dict[str, list[float]]:
+    """A scale domain around the values, at least ``least`` wide (centred on them when they are
+    closer together than that); none when no value is a number."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return {}
+    lo, hi = min(finite), max(finite)
+    pad = max(least - (hi - lo), 0.0) / 2
+    return {"domain": [lo - pad, hi + pad]}
 
 
 def _svg(spec: dict[str, Any]) -> str:
