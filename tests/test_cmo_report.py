@@ -147,22 +147,17 @@ def test_cmo_excel_pack_adds_up_in_its_own_sheets(cmo, tmp_path: Path) -> None:
     check_table_sheets(tmp_path)
 
 
-def test_segment_claims_about_forecast_years_are_judged_and_said_to_be_unweighed(cmo) -> None:
-    # India's published CAGRs (sc78 TechSci 2025-2030, sc80 Mordor 2024-2029) are claims about a
-    # segment's forecast years: the reconciliation judges them but does not weigh them, and the
-    # evidence table says so; the whole market's forecast-year claims are weighed
-    _, doc, _ = cmo
+def test_claims_about_forecast_years_bend_no_single_year(cmo) -> None:
+    # the forecasts' errors are correlated across years, so a claim about one year moves the years
+    # around it: the total's growth changes by less than a point from one year to the next, every
+    # segment's by less than four (with years treated apart, the total's jumped from 8.6% to 2.9%
+    # and the US's from 11.8% to 0.6%); India's published CAGRs (sc78, sc80) are weighed
+    result, doc, _ = cmo
+    years = list(result.cube.years)
+    first = years.index(2024)
     claims = {c["id"]: c for c in doc["claims"]}
-    for cid in ("sc78", "sc80"):
-        c = claims[cid]
-        assert c["selection"] and not c["used"] and c["residual_z"] is not None
-        assert "judged only, not weighed" in c["verdict_note"]
-    weighed = [c for c in doc["claims"] if c["used"] and c["kind"] == "growth" and not c["selection"]
-               and (c["period"][1] or 0) > 2024]
-    assert weighed and not any("not weighed" in (c["verdict_note"] or "") for c in weighed)
-    flagged = [c for c in doc["claims"] if "does not weigh claims about a segment" in (c["verdict_note"] or "")]
-    assert all(c["selection"] or c["parent_selection"] for c in flagged)
-    # a claim whose period starts in the history (Asia Pacific 9.4% over 2020-2025) was weighed there
-    assert claims["sc59"]["used"] and "weighed over its history years only" in claims["sc59"]["verdict_note"]
-    method = next(m["text"] for m in doc["methodology"] if m["stage"] == "reconcile")
-    assert f"{len(flagged)} claims about segments' forecast years judged only" in method
+    assert claims["sc78"]["used"] and claims["sc80"]["used"]
+    for sel in [()] + [((d.id, m.id),) for d in result.market.dimensions for m in d.members]:
+        value, _ = result.cube.series(sel)
+        growth = np.diff(np.log(value[first:]))
+        assert np.abs(np.diff(growth)).max() < (0.01 if not sel else 0.04), sel

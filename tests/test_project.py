@@ -287,26 +287,41 @@ def test_property_coherent_and_idempotent_on_random_grouped_hierarchies(problem)
 # ---------------------------------------------------------------- claims about forecast periods
 
 
-def dense_gls_with_claims(S, W, y, rows, k=None):
-    """Textbook stacked GLS: every horizon's series (weights k_t W) plus claim rows (coef vector over
+def horizon_cov(k, corr):
+    """K = diag(sqrt k) R diag(sqrt k), the forecast errors' covariance across periods (R = I: k)."""
+    k = np.ones(H) if k is None else np.asarray(k, dtype=float)
+    R = np.eye(H) if corr is None else corr
+    return R * np.sqrt(np.outer(k, k))
+
+
+# errors correlated across periods as a path's are: 0.8 between neighbours, less further apart
+AR_CORR = 0.8 ** np.abs(np.subtract.outer(np.arange(H), np.arange(H)))
+
+
+def dense_gls_with_claims(S, W, y, rows, k=None, corr=None):
+    """Textbook stacked GLS: every horizon's series (covariance K (x) W across periods and series,
+    K from the weights' scale k_t and the periods' correlation) plus claim rows (coef vector over
     vec(b), value, sd)."""
     Sd = S.toarray()
     n, m = Sd.shape
-    Hh = y.shape[1]
-    k = np.ones(Hh) if k is None else k
+    Ki = np.linalg.inv(horizon_cov(k, corr))
     Wi = np.linalg.inv(W)
-    N = np.kron(np.diag(1 / k), Sd.T @ Wi @ Sd)
-    r = ((Sd.T @ Wi @ y) / k).T.reshape(-1)
+    N = np.kron(Ki, Sd.T @ Wi @ Sd)
+    r = ((Sd.T @ Wi @ y) @ Ki).T.reshape(-1)
     for c, v, sd in rows:
         N += np.outer(c, c) / sd**2
         r += c * v / sd**2
     x = np.linalg.solve(N, r)
-    return x.reshape(Hh, m).T
+    return x.reshape(y.shape[1], m).T
 
 
-@pytest.mark.parametrize("k", [None, np.arange(1.0, H + 1)], ids=["one-step weights", "weights growing with the horizon"])
+SCALES = pytest.mark.parametrize("k, corr", [(None, None), (np.arange(1.0, H + 1), None), (np.arange(1.0, H + 1), AR_CORR)],
+                                 ids=["one-step weights", "weights growing with the horizon", "periods correlated"])
+
+
+@SCALES
 @pytest.mark.parametrize("method", ["wls_var", "mint_shrink"])
-def test_claims_enter_as_weighted_rows_exactly(method, k):
+def test_claims_enter_as_weighted_rows_exactly(method, k, corr):
     from marketcube.solve.project import Claim
 
     S = GROUPED
@@ -318,7 +333,7 @@ def test_claims_enter_as_weighted_rows_exactly(method, k):
         Claim("growth 5 over 2", ((0, 5, 1.0), (0, 2, -1.1**3)), 0.0, 0.02 * total),  # a CAGR between two periods
         Claim("first three bottom series", ((np.array([0, 1, 2]), 0, 1.0),), 40.0, 4.0),
     ]
-    r = reconcile(y_hat, S, method, residuals=e, claims=claims, horizon_scale=k)
+    r = reconcile(y_hat, S, method, residuals=e, claims=claims, horizon_scale=k, horizon_corr=corr)
     Sd = S.toarray()
     rows = []
     for c in claims:
@@ -327,10 +342,18 @@ def test_claims_enter_as_weighted_rows_exactly(method, k):
             cols = np.flatnonzero(Sd[target]) if isinstance(target, int) else target
             vec[t * m + cols] += coef
         rows.append((vec, c.value, c.sd))
-    expect = dense_gls_with_claims(S, dense_W(S, method, e), y_hat, rows, k)
+    expect = dense_gls_with_claims(S, dense_W(S, method, e), y_hat, rows, k, corr)
     assert rel(r.bottom, expect) < 1e-9
     assert rel(S @ r.bottom, r.series) < 1e-12
     plain = reconcile(y_hat, S, method, residuals=e)
+    if corr is not None:  # the claim about period 3 moves its neighbours too, as far as they go together
+        alone = reconcile(y_hat, S, method, residuals=e, claims=claims[:1], horizon_scale=k, horizon_corr=corr)
+        shift = alone.series[0] - plain.series[0]
+        assert shift[3] > shift[2] > shift[1] > shift[0] > 0 and shift[3] > shift[4] > 0
+    else:  # periods apart: only period 3 moves
+        alone = reconcile(y_hat, S, method, residuals=e, claims=claims[:1], horizon_scale=k)
+        shift = alone.series[0] - plain.series[0]
+        assert np.abs(np.delete(shift, 3)).max() < 1e-9 * abs(shift[3])
     assert r.series[0, 3] > plain.series[0, 3]  # the claim informs the forecast ...
     assert r.series[0, 3] < 1.3 * total  # ... without overriding it
     fit = {f.id: f for f in r.claims}
@@ -340,25 +363,28 @@ def test_claims_enter_as_weighted_rows_exactly(method, k):
         assert f.verdict == ("consistent" if abs(f.z) <= 2 else "in tension" if abs(f.z) <= 3 else "contradicted")
 
 
-@pytest.mark.parametrize("k", [None, np.arange(1.0, H + 1)], ids=["one-step weights", "weights growing with the horizon"])
-def test_claims_with_nonnegative_bound_are_the_constrained_optimum(k):
+@SCALES
+def test_claims_with_nonnegative_bound_are_the_constrained_optimum(k, corr):
     from marketcube.solve.project import Claim
 
     S = GROUPED
     y_hat, e = data(S, seed=2)
     m = S.shape[1]
     y_hat[-m:][:5] = -30.0  # bottom forecasts that pull some reconciled values below zero
-    claims = [Claim("total", ((0, 1, 1.0),), float(y_hat[0, 1]) * 0.9, float(y_hat[0, 1]) * 0.02)]
-    r = reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, nonnegative=True, horizon_scale=k)
-    k = np.ones(H) if k is None else k
+    # its sd is its own 2% and a 1% error shared with no other claim here: variance 0.02^2 + 0.01^2
+    claims = [Claim("total", ((0, 1, 1.0),), float(y_hat[0, 1]) * 0.9, float(y_hat[0, 1]) * 0.02,
+                    (("publisher", float(y_hat[0, 1]) * 0.01),))]
+    var = float(y_hat[0, 1]) ** 2 * (0.02**2 + 0.01**2)
+    r = reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, nonnegative=True, horizon_scale=k, horizon_corr=corr)
+    Ki = np.linalg.inv(horizon_cov(k, corr))
     assert r.bottom.min() >= 0.0 and r.active_set_passes > 0
     # KKT on the stacked problem: gradient >= 0 where b = 0 and = 0 where b > 0
     Sd = S.toarray()
     vec = np.zeros(m * H)
     vec[1 * m + np.arange(m)] = 1.0
     Wi = np.diag(1.0 / (np.mean(e**2, axis=1) + 2e-8))
-    N = np.kron(np.diag(1 / k), Sd.T @ Wi @ Sd) + np.outer(vec, vec) / claims[0].sd ** 2
-    rhs = ((Sd.T @ Wi @ y_hat) / k).T.reshape(-1) + vec * claims[0].value / claims[0].sd ** 2
+    N = np.kron(Ki, Sd.T @ Wi @ Sd) + np.outer(vec, vec) / var
+    rhs = ((Sd.T @ Wi @ y_hat) @ Ki).T.reshape(-1) + vec * claims[0].value / var
     x = r.bottom.T.reshape(-1)
     g = N @ x - rhs
     scale = np.abs(rhs).max()
@@ -485,3 +511,122 @@ def test_calibration_weighs_every_horizon_alike():
     cal = pj.calibrate(point, bounds, backtest, actual, np.array([0]))
     assert cal.factors[95][0] >= 1.8
     assert cal.scores[0] == 44
+
+
+def test_horizon_corr_must_be_a_correlation_matrix():
+    from marketcube.solve.project import Claim
+
+    S = GROUPED
+    y_hat, e = data(S, seed=4)
+    claims = [Claim("total", ((0, 1, 1.0),), float(y_hat[0, 1]), 1.0)]
+    go = lambda R: reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, horizon_corr=R)  # noqa: E731
+    with pytest.raises(ValueError, match="one row per forecast period"):
+        go(np.eye(H + 1))
+    with pytest.raises(ValueError, match="symmetric with ones on the diagonal"):
+        go(np.triu(AR_CORR))
+    with pytest.raises(ValueError, match="positive definite"):
+        go(np.ones((H, H)))
+    assert rel(go(np.eye(H)).bottom, go(None).bottom) < 1e-12
+
+
+def test_robust_claims_are_the_reweighted_fixed_point_and_a_wild_one_loses_its_pull():
+    from marketcube.solve.project import Claim
+
+    S = GROUPED
+    y_hat, e = data(S, seed=11)
+    m = S.shape[1]
+    total = float(y_hat[0, 3])
+    claims = [
+        Claim("fair", ((0, 2, 1.0),), 1.02 * float(y_hat[0, 2]), 0.03 * total),
+        Claim("wild", ((0, 3, 1.0),), 3.0 * total, 0.02 * total),
+    ]
+    plain = reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, horizon_scale=np.arange(1.0, H + 1),
+                      horizon_corr=AR_CORR)
+    rob = reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, horizon_scale=np.arange(1.0, H + 1),
+                    horizon_corr=AR_CORR, robust=2.5)
+    fit = {f.id: f for f in rob.claims}
+    assert fit["wild"].weight < 0.02 and fit["fair"].weight > 0.9
+    assert fit["wild"].sd == claims[1].sd and fit["wild"].verdict == "contradicted"  # z on the stated sd
+    assert abs(rob.series[0, 3] / total - 1) < 0.05 < abs(plain.series[0, 3] / total - 1)
+    # the answer is the GLS with each claim's sd divided by the square root of the weight it kept,
+    # and each weight is 1 / (1 + (z / 2.5)^2) of its own z
+    Sd = S.toarray()
+    rows = []
+    for c in claims:
+        vec = np.zeros(m * H)
+        vec[c.terms[0][1] * m + np.flatnonzero(Sd[c.terms[0][0]])] = 1.0
+        rows.append((vec, c.value, c.sd / np.sqrt(fit[c.id].weight)))
+    expect = dense_gls_with_claims(S, dense_W(S, "wls_var", e), y_hat, rows, np.arange(1.0, H + 1), AR_CORR)
+    assert rel(rob.bottom, expect) < 1e-6
+    for f in rob.claims:
+        assert f.weight == pytest.approx(1 / (1 + (f.z / 2.5) ** 2), abs=1e-5)
+    with pytest.raises(ValueError, match="Cauchy scale"):
+        reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, robust=0.0)
+
+
+def test_claims_sharing_an_error_weigh_as_their_covariance_says():
+    from marketcube.solve.project import Claim
+
+    S = GROUPED
+    y_hat, e = data(S, seed=5)
+    m = S.shape[1]
+    total = float(y_hat[0, 2])
+    own, common = 0.01 * total, 0.05 * total
+    pair = [Claim(f"edition {i}", ((0, 2, 1.0),), 1.2 * total, own, (("publisher", common),)) for i in (1, 2)]
+    other = Claim("other", ((np.array([0, 1]), 4, 1.0),), 30.0, 3.0, (("definition", 2.0),))
+    r = reconcile(y_hat, S, "wls_var", residuals=e, claims=pair + [other], horizon_scale=np.arange(1.0, H + 1),
+                  horizon_corr=AR_CORR)
+    # the dense GLS with the claims' full covariance
+    Sd = S.toarray()
+    Crows = []
+    for c in pair + [other]:
+        vec = np.zeros(m * H)
+        target, t, _ = c.terms[0]
+        vec[t * m + (np.flatnonzero(Sd[target]) if isinstance(target, int) else target)] = 1.0
+        Crows.append(vec)
+    C = np.array(Crows)
+    Sigma = np.diag([own**2, own**2, 9.0]) + np.array([[common**2, common**2, 0], [common**2, common**2, 0], [0, 0, 4.0]])
+    Ki = np.linalg.inv(horizon_cov(np.arange(1.0, H + 1), AR_CORR))
+    Wi = np.linalg.inv(dense_W(S, "wls_var", e))
+    N = np.kron(Ki, Sd.T @ Wi @ Sd) + C.T @ np.linalg.solve(Sigma, C)
+    rhs = ((Sd.T @ Wi @ y_hat) @ Ki).T.reshape(-1) + C.T @ np.linalg.solve(Sigma, [c.value for c in pair + [other]])
+    expect = np.linalg.solve(N, rhs).reshape(H, m).T
+    assert rel(r.bottom, expect) < 1e-9
+    # two editions sharing their publisher's error weigh like one claim of their pooled sd, not two
+    one = Claim("pooled", ((0, 2, 1.0),), 1.2 * total, float(np.hypot(own / np.sqrt(2), common)))
+    r1 = reconcile(y_hat, S, "wls_var", residuals=e, claims=[one, other], horizon_scale=np.arange(1.0, H + 1),
+                   horizon_corr=AR_CORR)
+    assert rel(r.series, r1.series) < 1e-9
+    indep = [Claim(c.id, c.terms, c.value, float(np.hypot(own, common))) for c in pair]
+    r2 = reconcile(y_hat, S, "wls_var", residuals=e, claims=indep + [other], horizon_scale=np.arange(1.0, H + 1),
+                   horizon_corr=AR_CORR)
+    assert r2.series[0, 2] > r.series[0, 2] + 1e-3 * total  # counted as independent, they would pull further
+    fit = {f.id: f for f in r.claims}
+    assert fit["edition 1"].sd == pytest.approx(np.hypot(own, common))
+
+
+def test_a_shared_error_known_in_each_path_is_used_there():
+    from marketcube.solve.project import Claim, intervals
+
+    S = GROUPED
+    y_hat, e = data(S, seed=4)
+    m = S.shape[1]
+    V = float(y_hat[0, 2])
+    # a claim whose error is all its anchor's: in each path it says what that path's anchor says
+    claim = Claim("anchored", ((0, 2, 1.0),), V, 1e-7 * V, (("anchor", 0.1 * V),))
+    rec = reconcile(y_hat, S, "wls_var", residuals=e, claims=[claim])
+    rng = np.random.default_rng(1)
+    paths = np.stack([S @ (np.abs(y_hat[-m:]) * rng.lognormal(0, 0.05, (m, H))) for _ in range(40)])
+    scores = np.linspace(-2.0, 2.0, 40)
+    _, bottom = intervals(rec, paths, keep_bottom=True, chunk=7, shared_scores={"anchor": scores})
+    for d in (0, 13, 39):  # path d is the projection of that path with the claim's value V (1 + 0.1 z_d)
+        said = Claim("anchored", claim.terms, V * (1 + 0.1 * scores[d]), claim.sd, claim.shared)
+        alone = reconcile(paths[d], S, "wls_var", residuals=e, claims=[said])
+        np.testing.assert_allclose(bottom[d], alone.bottom, rtol=2e-5, atol=1e-5 * V)
+    # drawn instead, the anchor's error is unrelated to the scores
+    _, drawn = intervals(rec, paths, keep_bottom=True, chunk=7)
+    assert np.abs(drawn[:, :, 2].sum(axis=1) - bottom[:, :, 2].sum(axis=1)).max() > 1e-4 * V
+    with pytest.raises(ValueError, match="no claim shares"):
+        intervals(rec, paths, shared_scores={"other": scores})
+    with pytest.raises(ValueError, match="one per path"):
+        intervals(rec, paths, shared_scores={"anchor": scores[:5]})

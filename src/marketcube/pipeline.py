@@ -79,7 +79,7 @@ def run(pack: str | Path | None = None, progress: Callable[[str], None] = lambda
     progress("reconcile")
     reconciled = reconcile(market, evidence, history, base)
     cube = reconciled.cube
-    verdicts = judge(market, evidence, cube, history, reconciled.used, reconciled.judged_only)
+    verdicts = judge(market, evidence, cube, history, reconciled.used)
     progress("sensitivity")
     sens = sensitivity(market, evidence, history)
     progress("analyse")

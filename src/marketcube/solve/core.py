@@ -56,6 +56,7 @@ __all__ = ["SIZE", "SHARE", "GROWTH", "FLOOR", "Statements", "Problem", "Solutio
 
 SIZE, SHARE, GROWTH, FLOOR = 0, 1, 2, 3
 CAUCHY = 2.5  # robust scale, in standardised residuals
+FAMILY_SD = 0.10  # prior sd of a publisher family's log bias (editions of one publisher share it)
 MAX_STEP = 1.0  # largest change of a log cell, ratio or bias in one pass
 MIN_FOR_DISPERSION = 20  # claims of a kind needed to estimate its own residual scale
 DRAW_TOL = 1e-3  # relative residual at which a draw's solve stops (on the benchmark's 200,000-cell market,
@@ -126,7 +127,7 @@ class Problem:
     ratio_prior_mean: np.ndarray | None = None  # (n_ratios,) prior mean of each log ratio
     ratio_prior_sd: np.ndarray | None = None  # (n_ratios,) prior sd of each log ratio
     n_families: int = 0
-    family_sd: float = 0.10  # sd of a publisher family's log bias
+    family_sd: float = FAMILY_SD  # sd of a publisher family's log bias
     priors: bool = True  # False: evidence alone (for tests of exact recovery)
     # for each of two or more dimensions, each leaf's member in it, as a row of ``agg`` (its
     # margin): each leaf is then drawn towards the product of its members' shares of the total, the

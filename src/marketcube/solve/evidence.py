@@ -71,7 +71,8 @@ class EvidenceProblem:
     selections: list[tuple]  # agg row -> selection
 
 
-def _vintage_factor(market: Market, source: str | None, year: int) -> float:
+def vintage_factor(market: Market, source: str | None, year: int) -> float:
+    """How much a claim's sd grows because its source wrote it before ``year`` (1 when not)."""
     src = market.sources.get(source) if source else None
     if src is None or src.vintage is None:
         return 1.0
@@ -111,9 +112,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
         return -1 if definition == market.definition.id else index_in(definitions, definition_at, definition)
 
     def family_index(source: str | None) -> int:
-        if not source:
-            return -1
-        return index_in(families, family_at, market.sources[source].edition_of or market.sources[source].publisher)
+        return -1 if not source else index_in(families, family_at, family_of(market, source))
 
     seen: set[tuple] = set()
     for item in evidence.items:
@@ -129,7 +128,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
         if c.kind == "size":
             if item.year not in yidx or not item.value_usd_bn:
                 continue
-            sd = SIGMA_LOG[c.confidence] * _vintage_factor(market, c.source, item.year)
+            sd = SIGMA_LOG[c.confidence] * vintage_factor(market, c.source, item.year)
             add(c.id, kind=core.SIZE, sel=sels.get(sel), t=yidx[item.year], value=item.value_usd_bn, sd=sd,
                 definition=ratio_index(c.definition), family=family_index(c.source))
         elif c.kind == "share":
@@ -145,7 +144,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
             if not inside or item.fraction is None:
                 continue
             a, b = inside[0]
-            sd = SIGMA_GROWTH[c.confidence] * _vintage_factor(market, c.source, b)
+            sd = SIGMA_GROWTH[c.confidence] * vintage_factor(market, c.source, b)
             i = add(c.id, kind=core.GROWTH, sel=sels.get(sel), t=yidx[b], t0=yidx[a], value=item.fraction, sd=sd)
             if len(inside) > 1 and inside[1] != inside[0]:
                 alternatives[i] = (yidx[inside[1][0]], yidx[inside[1][1]])
@@ -208,6 +207,11 @@ def _estimate_interaction(ep: EvidenceProblem, sol: core.Solution) -> str:
     lo, hi = np.quantile(p.interaction_spread, [0.1, 0.9])
     return (f"relative sd {p.interaction_sd:.2f}, estimated from {n} size claims about crossings (80% bootstrap range "
             f"{lo:.2f}-{hi:.2f}, which the intervals mix over)")
+
+
+def family_of(market: Market, source: str) -> str:
+    """The publisher family a source belongs to (its editions share one bias)."""
+    return market.sources[source].edition_of or market.sources[source].publisher
 
 
 def _periods(market: Market, c) -> list[tuple[int, int]]:

@@ -44,13 +44,7 @@ def verdict_of(z: float, dispersion: float = 1.0) -> str:
     return "consistent" if a <= CONSISTENT else "in tension" if a <= TENSION else "contradicted"
 
 
-NOT_WEIGHED = "the reconciliation does not weigh claims about a segment's forecast years"
-
-
-def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation, used_later: tuple[str, ...],
-          judged_only: tuple[str, ...] = ()) -> list[Verdict]:
-    """A verdict on every claim of the evidence. ``used_later``: claims the reconciliation weighed;
-    ``judged_only``: claims it judged but did not weigh (their note says so)."""
+def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation, used_later: tuple[str, ...]) -> list[Verdict]:
     ratios = {market.definition.id: (1.0, 0.0)}
     ratios.update({d: (r, history.ratio_log_sd[d]) for d, r in history.ratios.items()})
     used = set(history.used) | set(used_later)
@@ -67,9 +61,6 @@ def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation
             v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, z, verdict_of(z, disp), v.note)
         elif v.z is not None:
             v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, v.z, verdict_of(v.z, disp), v.note)
-        if item.claim.id in judged_only and v.z is not None:
-            said = "weighed over its history years only" if v.used else "judged only, not weighed"
-            v = Verdict(v.claim_id, v.used, v.claimed, v.fitted, v.z, v.verdict, f"{v.note}; {said}: {NOT_WEIGHED}".lstrip("; "))
         out.append(v)
     return out
 

@@ -63,8 +63,8 @@ each group's intervals so that they hold their coverage in backtests inside the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.linalg as la
@@ -101,6 +101,8 @@ NN_PASS_TOL = 1e-8  # relative residual of the non-negative passes before the la
 NN_PASS_SLACK = 3  # inexact passes that may fail to reduce the violations
 NN_INEXACT_PASSES = 30  # at most this many inexact passes before the exact ones
 PATH_TOL = 1e-8  # sample paths feed quantiles: 8 digits are plenty, and CG stops sooner
+ROBUST_MAX_ITER = 50  # reweighting rounds of robust claims
+ROBUST_TOL = 1e-6  # they stop when no claim's weight moves by more
 
 
 @dataclass(frozen=True)
@@ -155,12 +157,19 @@ class Claim:
     periods, express a growth statement: ``V(t2) - (1 + g)^(t2 - t1) V(t1) = 0``.
 
     A published forecast of a size is one term; a CAGR from the (known) base year to a forecast
-    year is a size, ``V_base (1 + g)^n``; a CAGR between two forecast years is two terms."""
+    year is a size, ``V_base (1 + g)^n``; a CAGR between two forecast years is two terms.
+
+    ``shared``: errors the claim shares with others, as (name, sd in the forecasts' unit): claims
+    naming the same error are correlated through it (one publisher's editions sharing a bias, the
+    claims of one related definition sharing the error of its ratio to the target), so that ten
+    claims with one common error weigh less than ten independent ones. ``sd`` is the claim's own
+    error; its total sd is ``sqrt(sd^2 + sum of the shared sds^2)``."""
 
     id: str
     terms: tuple[tuple[int | np.ndarray, int, float], ...]
     value: float
     sd: float
+    shared: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,7 @@ class ClaimFit:
     sd: float
     z: float
     verdict: str
+    weight: float = 1.0  # the robust weight it kept (1 unless ``robust`` was asked)
 
 
 @dataclass(frozen=True)
@@ -194,6 +204,7 @@ class Reconciliation:
     iterations: int = 0
     active_set_passes: int = 0
     claims: tuple[ClaimFit, ...] = ()
+    shared_errors: tuple[str, ...] = ()  # names of the errors the claims share (``Claim.shared``)
     hierarchy: Hierarchy | None = field(default=None, repr=False, compare=False)
     _project: "Callable[[np.ndarray], np.ndarray] | None" = field(default=None, repr=False, compare=False)
 
@@ -578,16 +589,21 @@ def _solve(A: _Normal, B: np.ndarray, tol: float | None = None) -> tuple[np.ndar
 
 
 class _Claims:
-    """Claims as extra rows ``C vec(b) = v`` (weights 1/sd^2), K x (bottom x horizons), with
+    """Claims as extra rows ``C vec(b) = v`` (error covariance ``Sigma``: each claim's own variance
+    plus the errors it shares, ``Claim.shared``), K x (bottom x horizons), with
     ``vec(b)`` horizon-major (entry ``t * bottom + j``). Unconstrained, they enter by the Woodbury
     identity on top of the GLS solve ``b0``: with ``F = A^-1 C'`` per horizon block (one solve of at
     most K x h columns, zero blocks skipped), ``M = Sigma + C F`` (K x K) and
     ``x0 = b0 + F Sigma^-1 v``, the answer is ``x = x0 - F M^-1 C x0``. K is small (published
-    forecasts about a market); F is bottom x h x K. With ``W_t = k_t W`` (``horizon_scale``), block
-    t of F is ``k_t A^-1 C_t'``; the forecasts' own answer ``b0`` does not change."""
+    forecasts about a market); F is bottom x h x K. The forecasts' errors have covariance
+    ``K (x) W`` across periods and series (``K`` = ``horizon_cov``, h x h; diagonal ``k_t`` when the
+    periods are independent, ``W_t = k_t W``), so block t of F is ``sum_s K_ts A^-1 C_s'``: a claim
+    about one period moves the others as far as their errors are correlated with its period's. The
+    forecasts' own answer ``b0`` does not change (the projection is per period for any K)."""
 
-    def __init__(self, h: Hierarchy, claims: Sequence[Claim], n_h: int, k: np.ndarray) -> None:
-        self.k = k
+    def __init__(self, h: Hierarchy, claims: Sequence[Claim], n_h: int, K: np.ndarray) -> None:
+        self.K = K
+        self.K_inv = np.linalg.inv(K)
         m = h.n_bottom
         rows, cols, vals = [], [], []
         for k, c in enumerate(claims):
@@ -613,7 +629,10 @@ class _Claims:
         self.ids = tuple(c.id for c in claims)
         self.C = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(K, m * n_h))
         self.v = np.array([c.value for c in claims], dtype=np.float64)
-        self.sd = np.array([c.sd for c in claims], dtype=np.float64)
+        self.own, self.L, self.shared_names = _claim_errors(claims)
+        self.Sigma = np.diag(self.own**2) + self.L @ self.L.T
+        self.sd = np.sqrt(np.diag(self.Sigma))  # each claim's total sd
+        self.Sigma_inv = la.cho_solve(la.cho_factor(self.Sigma, lower=True), np.eye(K))
         self.m, self.n_h = m, n_h
 
     def prepare(self, A: "_Normal") -> int:
@@ -628,22 +647,43 @@ class _Claims:
         X, steps = _solve(A, np.hstack(cols))
         F = np.zeros((n_h, m, K))
         at = 0
-        for t, nz in blocks:
-            F[t][:, nz] = X[:, at:at + nz.size] * self.k[t]
+        for s, nz in blocks:
+            for t in np.flatnonzero(self.K[:, s]):
+                F[t][:, nz] += X[:, at:at + nz.size] * self.K[t, s]
             at += nz.size
         self.F = F.reshape(n_h * m, K)
-        self.M = la.cho_factor(np.diag(self.sd**2) + np.asarray(self.C @ self.F), lower=True)
+        self.M = la.cho_factor(self.Sigma + np.asarray(self.C @ self.F), lower=True)
         return steps
 
     def apply(self, b0: np.ndarray, v: np.ndarray) -> np.ndarray:
         """Unconstrained answers with the claims, from answers without them: b0 (m, k, n_h), v (K, k)."""
         m, k, n_h = b0.shape
-        x0 = b0.transpose(2, 0, 1).reshape(n_h * m, k) + self.F @ (v / self.sd[:, None] ** 2)
+        x0 = b0.transpose(2, 0, 1).reshape(n_h * m, k) + self.F @ (self.Sigma_inv @ v)
         x = x0 - self.F @ la.cho_solve(self.M, np.asarray(self.C @ x0))
         return x.reshape(n_h, m, k).transpose(1, 2, 0)
 
     def fitted(self, b: np.ndarray) -> np.ndarray:
         return np.asarray(self.C @ b.T.reshape(-1))
+
+
+def _claim_errors(claims: Sequence[Claim]) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """The claims' errors as ``own_sd * e + L @ u`` (e, u independent standard normals): each
+    claim's own sd, the loadings L (claims x shared errors) and the shared errors' names."""
+    names = tuple(sorted({name for c in claims for name, _ in c.shared}))
+    L = np.zeros((len(claims), len(names)))
+    at = {name: j for j, name in enumerate(names)}
+    for i, c in enumerate(claims):
+        for name, sd in c.shared:
+            if not (np.isfinite(sd) and sd >= 0):
+                raise ValueError(f"claim {c.id!r}: shared error {name!r} needs a finite sd >= 0, got {sd}")
+            L[i, at[name]] += sd
+    return np.array([c.sd for c in claims], dtype=np.float64), L, names
+
+
+def _claim_cov(claims: Sequence[Claim]) -> np.ndarray:
+    """The claims' error covariance: each one's own variance plus the errors they share."""
+    own, L, _ = _claim_errors(claims)
+    return np.diag(own**2) + L @ L.T
 
 
 class _Stacked:
@@ -652,28 +692,28 @@ class _Stacked:
 
     def __init__(self, A: "_Normal", cl: _Claims) -> None:
         self.A, self.cl = A, cl
-        self.w = 1.0 / cl.sd**2
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
         m, n_h = self.cl.m, self.cl.n_h
         B = V[:, 0].reshape(n_h, m).T
-        out = (self.A(B) / self.cl.k).T.reshape(-1, 1)
-        return out + np.asarray(self.cl.C.T @ (self.w * np.asarray(self.cl.C @ V[:, 0])))[:, None]
+        out = (self.A(B) @ self.cl.K_inv).T.reshape(-1, 1)
+        return out + np.asarray(self.cl.C.T @ (self.cl.Sigma_inv @ np.asarray(self.cl.C @ V[:, 0])))[:, None]
 
     def diagonal(self) -> np.ndarray:
-        C2 = self.cl.C.multiply(self.cl.C)
+        Ct = self.cl.C.T.tocsr()
+        claims_part = np.asarray(Ct.multiply(np.asarray(Ct @ self.cl.Sigma_inv)).sum(axis=1)).ravel()
         d = self.A.diagonal()
-        return np.concatenate([d / kt for kt in self.cl.k]) + np.asarray(C2.T @ self.w).ravel()
+        return np.concatenate([d * q for q in np.diag(self.cl.K_inv)]) + claims_part
 
 
-def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Sequence[Claim], k: np.ndarray
+def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Sequence[Claim], K: np.ndarray
          ) -> tuple[np.ndarray, int, int, "_Normal", _Claims | None]:
     A = _Normal(h, w)
     rhs = A.rhs(y)
     b, iters = _solve(A, rhs)
     cl = None
     if claims:
-        cl = _Claims(h, claims, y.shape[1], k)
+        cl = _Claims(h, claims, y.shape[1], K)
         iters += cl.prepare(A)
         b = cl.apply(b[:, None, :], cl.v[:, None])[:, 0, :]
     if not nonnegative or np.all(b >= 0):
@@ -682,7 +722,7 @@ def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Seq
         b, iters, passes = _nonnegative(A, A.diagonal(), rhs, b, iters)
         return b, iters, passes, A, cl
     op = _Stacked(A, cl)
-    rhs_vec = (rhs / k).T.reshape(-1, 1) + np.asarray(cl.C.T @ (cl.v / cl.sd**2))[:, None]
+    rhs_vec = (rhs @ cl.K_inv).T.reshape(-1, 1) + np.asarray(cl.C.T @ (cl.Sigma_inv @ cl.v))[:, None]
     x, iters, passes = _nonnegative(op, op.diagonal(), rhs_vec, b.T.reshape(-1, 1), iters)
     return x[:, 0].reshape(y.shape[1], h.n_bottom).T, iters, passes, A, cl
 
@@ -776,6 +816,8 @@ def reconcile(
     levels: Sequence[Sequence[int]] | None = None,
     claims: Sequence[Claim] = (),
     horizon_scale: Sequence[float] | None = None,
+    horizon_corr: np.ndarray | None = None,
+    robust: float | None = None,
 ) -> Reconciliation:
     """Reconcile base forecasts ``y_hat`` (n_series x h, or n_series) over the summing matrix S.
 
@@ -786,6 +828,16 @@ def reconcile(
     verdict. ``horizon_scale``: k_t > 0 per forecast period, the weights of period t being ``k_t W``
     (W is estimated from one-step residuals; an h-step error is larger, k_t = t for a random walk);
     it changes nothing but how much the claims weigh beside the forecasts, period by period.
+    ``horizon_corr``: h x h correlation of the forecasts' errors across periods (symmetric, unit
+    diagonal, positive definite; default: independent periods), so that a claim about one period
+    moves the forecasts of the others as far as their errors go together (e.g. estimated from the
+    base forecasts' sample paths, where a path that starts high stays high). Like the scale, it
+    only matters beside claims: without them the projection is per period. In non-negative mode
+    with claims, the bound is solved jointly over the periods. ``robust``: a Cauchy scale c in
+    standardised residuals; the claims are then reweighted, each by ``1 / (1 + (z / c)^2)`` of its
+    own z, until the weights settle (iteratively reweighted least squares), so a claim far from
+    the forecasts and the other claims loses its pull; the fits report z on the stated sd and the
+    weight kept.
     Returns every series and the bottom series, in y_hat's unit, coherent to rounding;
     ``intervals(result, paths)`` then reconciles sample paths with the same projection.
     BLAS runs on one thread inside (its products here are thin, n x r by r x k; two threads
@@ -794,10 +846,30 @@ def reconcile(
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon_scale)
+        return _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon_scale, horizon_corr, robust)
 
 
-def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon_scale) -> Reconciliation:
+def _horizon_cov(k: np.ndarray, corr: np.ndarray | None) -> np.ndarray:
+    """``K = diag(sqrt k) R diag(sqrt k)``, R checked."""
+    n_h = k.size
+    if corr is None:
+        return np.diag(k)
+    R = np.asarray(corr, dtype=np.float64)
+    if R.shape != (n_h, n_h) or not np.all(np.isfinite(R)):
+        raise ValueError(f"horizon_corr must be a finite {n_h} x {n_h} matrix, one row per forecast period, got shape {R.shape}")
+    if not np.allclose(R, R.T, atol=1e-12) or not np.allclose(np.diag(R), 1.0, atol=1e-12):
+        raise ValueError("horizon_corr must be a correlation matrix: symmetric with ones on the diagonal")
+    try:
+        np.linalg.cholesky(R)
+    except np.linalg.LinAlgError:
+        raise ValueError("horizon_corr must be positive definite (no period's error is a combination of the others'); "
+                         "mix a little of the identity in") from None
+    r = np.sqrt(k)
+    return R * r[:, None] * r[None, :]
+
+
+def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon_scale, horizon_corr,
+               robust) -> Reconciliation:
     if method not in METHODS:
         raise ValueError(f"unknown reconciliation method {method!r}; choose one of {METHODS}")
     h = S if isinstance(S, Hierarchy) else hierarchy(S, levels)
@@ -821,7 +893,7 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon
             "so the claims would outweigh or vanish beside the forecasts by an arbitrary factor)"
         )
 
-    shrink, iters, passes, fits = None, 0, 0, ()
+    shrink, iters, passes, fits, cl = None, 0, 0, (), None
     if method == "bottom_up":
         b = y[h.bottom_rows]
         project = lambda Y: Y[h.bottom_rows]  # noqa: E731
@@ -838,12 +910,29 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon
         k = np.ones(y.shape[1]) if horizon_scale is None else np.asarray(horizon_scale, dtype=np.float64)
         if k.shape != (y.shape[1],) or not np.all(np.isfinite(k) & (k > 0)):
             raise ValueError(f"horizon_scale must be {y.shape[1]} positive numbers, one per forecast period, got {horizon_scale}")
-        b, iters, passes, A, cl = _gls(h, w, y, nonnegative, claims, k)
+        K = _horizon_cov(k, horizon_corr)
+        if robust is not None and not (np.isfinite(robust) and robust > 0):
+            raise ValueError(f"robust is a Cauchy scale in standardised residuals, a positive number, got {robust!r}")
+        sd = np.sqrt(np.diag(_claim_cov(claims))) if claims else np.zeros(0)  # each claim's total sd
+        keep = np.ones(len(claims))
+        for _round in range(ROBUST_MAX_ITER if (claims and robust) else 1):
+            weighted = [replace(c, sd=c.sd / np.sqrt(wt)) for c, wt in zip(claims, keep)] if robust else claims
+            b, it, passes, A, cl = _gls(h, w, y, nonnegative, weighted, K)
+            iters += it
+            if cl is None or not robust:
+                break
+            new = 1.0 / (1.0 + ((cl.fitted(b) - cl.v) / sd / robust) ** 2)
+            moved = float(np.max(np.abs(new - keep)))
+            keep = new
+            if moved < ROBUST_TOL:
+                break
+        else:
+            raise RuntimeError(f"robust claim weights did not settle in {ROBUST_MAX_ITER} rounds")
         if cl is not None:
             fitted = cl.fitted(b)
-            z = (fitted - cl.v) / cl.sd
-            fits = tuple(ClaimFit(i, float(v), float(f), float(d), float(zz), _verdict(zz))
-                         for i, v, f, d, zz in zip(cl.ids, cl.v, fitted, cl.sd, z))
+            z = (fitted - cl.v) / sd
+            fits = tuple(ClaimFit(i, float(v), float(f), float(d), float(zz), _verdict(zz), float(wt))
+                         for i, v, f, d, zz, wt in zip(cl.ids, cl.v, fitted, sd, z, keep))
         project = _gls_projector(A, cl)
     if nonnegative and method in ("bottom_up", "top_down"):
         b = np.maximum(b, 0.0)
@@ -852,6 +941,7 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon
         series, b = series[:, 0], b[:, 0]
     return Reconciliation(method=method, series=series, bottom=b, nonnegative=nonnegative, shrinkage=shrink,
                           iterations=iters, active_set_passes=passes, claims=fits, _project=project,
+                          shared_errors=cl.shared_names if cl is not None else (),
                           hierarchy=h)
 
 
@@ -875,13 +965,22 @@ def _gls_projector(A: _Normal, cl: _Claims | None) -> Callable[[np.ndarray], np.
     """Y (n_series, k, h) -> reconciled bottom (bottom, k, h), claims (their values perturbed by
     their sd, one draw per path, when ``perturb`` is given) included."""
 
-    def project(Y: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    def project(Y: np.ndarray, rng: np.random.Generator | None = None,
+                scores: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         n, k, n_h = Y.shape
         b0, _ = _solve(A, A.rhs(Y.reshape(n, k * n_h)), PATH_TOL)
         b0 = b0.reshape(-1, k, n_h)
         if cl is None:
             return b0
-        v = cl.v[:, None] + (0.0 if rng is None else cl.sd[:, None] * rng.standard_normal((cl.v.size, k)))
+        v = cl.v[:, None]
+        if rng is not None:
+            v = v + cl.own[:, None] * rng.standard_normal((cl.v.size, k))
+            if cl.shared_names:
+                u = rng.standard_normal((len(cl.shared_names), k))
+                for j, name in enumerate(cl.shared_names):
+                    if scores and name in scores:
+                        u[j] = scores[name]
+                v = v + cl.L @ u
         return cl.apply(b0, v)
 
     return project
@@ -895,6 +994,7 @@ def intervals(
     chunk: int = 50,
     seed: int = 0,
     keep_bottom: bool = False,
+    shared_scores: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[dict[float, tuple[np.ndarray, np.ndarray]], np.ndarray | None]:
     """Reconciled prediction intervals from sample paths of the base forecasts.
 
@@ -903,7 +1003,11 @@ def intervals(
     whole residual vectors). Every path is reconciled with the same projection as the point
     forecasts (Panagiotelis, Gamakumara, Athanasopoulos & Hyndman 2023, EJOR 306:693-706), in
     chunks of ``chunk`` paths; a claim's value is drawn afresh for each path from its sd, so the
-    claims narrow the paths as much as their sd allows and no more. Returns, per level, the lower
+    claims narrow the paths as much as their sd allows and no more. ``shared_scores``: for shared
+    errors (``Claim.shared``) whose value in each path the caller knows, that value in standard
+    units, one per path (e.g. an anchor taken from the history's own draws that the paths start
+    from: drawn independently it would pull each path towards a level unrelated to its own start).
+    Returns, per level, the lower
     and upper quantiles (n_series x h) of the reconciled paths, and the reconciled bottom paths
     (k, bottom, h; float32) when ``keep_bottom``. In non-negative mode the bounds are floored at
     zero (each path is projected without the bound, which keeps the map linear).
@@ -913,10 +1017,10 @@ def intervals(
     if rec._project is None or rec.hierarchy is None:
         raise ValueError("this Reconciliation carries no projection; make it with reconcile()")
     with threadpool_limits(limits=1, user_api="blas"):
-        return _intervals(rec, paths, levels, chunk, seed, keep_bottom)
+        return _intervals(rec, paths, levels, chunk, seed, keep_bottom, shared_scores)
 
 
-def _intervals(rec, paths, levels, chunk, seed, keep_bottom):
+def _intervals(rec, paths, levels, chunk, seed, keep_bottom, shared_scores=None):
     h = rec.hierarchy
     P = np.asarray(paths)
     n_h = rec.bottom.shape[1] if rec.bottom.ndim == 2 else 1
@@ -927,11 +1031,21 @@ def _intervals(rec, paths, levels, chunk, seed, keep_bottom):
     k = P.shape[0]
     if k < 2:
         raise ValueError("intervals need at least 2 sample paths")
+    scores = {name: np.asarray(v, dtype=np.float64) for name, v in (shared_scores or {}).items()}
+    known = set(rec.shared_errors)
+    for name, v in scores.items():
+        if name not in known:
+            raise ValueError(f"shared_scores names {name!r}, an error no claim shares")
+        if v.shape != (k,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"shared_scores[{name!r}] must be {k} finite numbers, one per path")
     rng = np.random.default_rng(seed)
     bottom = np.empty((h.n_bottom, k, n_h), dtype=np.float32)
     for a in range(0, k, chunk):
         Y = np.ascontiguousarray(P[a:a + chunk].transpose(1, 0, 2), dtype=np.float64)  # n, chunk, h
-        bottom[:, a:a + chunk, :] = rec._project(Y, rng) if rec.method in GLS_METHODS else rec._project(Y)
+        if rec.method in GLS_METHODS:
+            bottom[:, a:a + chunk, :] = rec._project(Y, rng, {n: v[a:a + chunk] for n, v in scores.items()})
+        else:
+            bottom[:, a:a + chunk, :] = rec._project(Y)
     out: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     qs = []
     for lv in levels:
