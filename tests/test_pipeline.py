@@ -183,3 +183,15 @@ def test_a_published_forecast_informs_the_forecast_without_overriding_it(tmp_pat
     _, absurd, verdict = with_claim("absurd", 10 * base26)
     assert verdict.verdict == "contradicted"
     assert absurd < 1.5 * base26
+
+
+def test_a_market_with_one_forecast_year_runs(tmp_path: Path) -> None:
+    from .packs import MARKET_YAML
+
+    pack = write_pack(tmp_path / "pack", market_yaml=MARKET_YAML.replace("study_end: 2026", "study_end: 2023"))
+    result = run(pack)
+    assert result.cube.years[-1] == 2023
+    method = next(m["text"] for m in result.methodology if m["stage"] == "reconcile")
+    assert "in 2023)" in method and "correlated across years" not in method
+    value, _ = result.cube.series(())
+    assert np.isfinite(value).all() and value[-1] > 0

@@ -363,6 +363,33 @@ def test_claims_enter_as_weighted_rows_exactly(method, k, corr):
         assert f.verdict == ("consistent" if abs(f.z) <= 2 else "in tension" if abs(f.z) <= 3 else "contradicted")
 
 
+def test_correlated_periods_tie_the_nonnegative_solve_without_claims():
+    # under the bound, errors correlated across periods tie the periods together even with no
+    # claim: the answer meets the joint problem's KKT conditions, and a claim of no weight changes
+    # nothing
+    from marketcube.solve.project import Claim
+
+    S = GROUPED
+    y_hat, e = data(S, seed=2)
+    m = S.shape[1]
+    y_hat[-m:][:5] = -30.0
+    k = np.arange(1.0, H + 1)
+    r = reconcile(y_hat, S, "wls_var", residuals=e, nonnegative=True, horizon_scale=k, horizon_corr=AR_CORR)
+    assert r.bottom.min() >= 0.0 and r.active_set_passes > 0
+    Sd = S.toarray()
+    Wi = np.diag(1.0 / (np.mean(e**2, axis=1) + 2e-8))
+    Ki = np.linalg.inv(horizon_cov(k, AR_CORR))
+    N = np.kron(Ki, Sd.T @ Wi @ Sd)
+    rhs = ((Sd.T @ Wi @ y_hat) @ Ki).T.reshape(-1)
+    x = r.bottom.T.reshape(-1)
+    g = N @ x - rhs
+    scale = np.abs(rhs).max()
+    assert np.all(np.abs(g[x > 1e-9]) < 1e-7 * scale) and np.all(g[x <= 1e-9] > -1e-7 * scale)
+    faint = [Claim("faint", ((0, 1, 1.0),), float(y_hat[0, 1]), 1e6 * abs(float(y_hat[0, 1])))]
+    r2 = reconcile(y_hat, S, "wls_var", residuals=e, nonnegative=True, horizon_scale=k, horizon_corr=AR_CORR, claims=faint)
+    assert rel(r2.bottom, r.bottom) < 1e-6
+
+
 @SCALES
 def test_claims_with_nonnegative_bound_are_the_constrained_optimum(k, corr):
     from marketcube.solve.project import Claim
@@ -562,6 +589,14 @@ def test_robust_claims_are_the_reweighted_fixed_point_and_a_wild_one_loses_its_p
         assert f.weight == pytest.approx(1 / (1 + (f.z / 2.5) ** 2), abs=1e-5)
     with pytest.raises(ValueError, match="Cauchy scale"):
         reconcile(y_hat, S, "wls_var", residuals=e, claims=claims, robust=0.0)
+    with pytest.raises(ValueError, match="Cauchy scale"):
+        reconcile(y_hat, S, "bottom_up", robust=-1.0)
+    # a wild claim whose error is mostly shared (with a claim not weighed here) loses its pull too
+    shared = [claims[0], Claim("wild", claims[1].terms, claims[1].value, 0.002 * total, (("publisher", 0.3 * total),))]
+    kept = reconcile(y_hat, S, "wls_var", residuals=e, claims=shared, horizon_scale=np.arange(1.0, H + 1),
+                     horizon_corr=AR_CORR, robust=2.5)
+    wild_shared = next(f for f in kept.claims if f.id == "wild")
+    assert wild_shared.weight < 0.2 and abs(kept.series[0, 3] / total - 1) < 0.05
 
 
 def test_claims_sharing_an_error_weigh_as_their_covariance_says():

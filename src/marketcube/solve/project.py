@@ -163,7 +163,8 @@ class Claim:
     naming the same error are correlated through it (one publisher's editions sharing a bias, the
     claims of one related definition sharing the error of its ratio to the target), so that ten
     claims with one common error weigh less than ten independent ones. ``sd`` is the claim's own
-    error; its total sd is ``sqrt(sd^2 + sum of the shared sds^2)``."""
+    error; its total sd is ``sqrt(sd^2 + sum of the shared sds^2)`` (a name given twice in one
+    claim is one error: its sds add)."""
 
     id: str
     terms: tuple[tuple[int | np.ndarray, int, float], ...]
@@ -603,7 +604,6 @@ class _Claims:
 
     def __init__(self, h: Hierarchy, claims: Sequence[Claim], n_h: int, K: np.ndarray) -> None:
         self.K = K
-        self.K_inv = np.linalg.inv(K)
         m = h.n_bottom
         rows, cols, vals = [], [], []
         for k, c in enumerate(claims):
@@ -687,23 +687,29 @@ def _claim_cov(claims: Sequence[Claim]) -> np.ndarray:
 
 
 class _Stacked:
-    """The GLS operator with claims, on ``vec(b)`` as one column (for the non-negative solve,
-    whose free sets differ by horizon and whose claims tie horizons together)."""
+    """The GLS operator over all periods, on ``vec(b)`` as one column, claims included when there
+    are any (for the non-negative solve when claims or correlated errors tie the periods together;
+    its free sets differ by period)."""
 
-    def __init__(self, A: "_Normal", cl: _Claims) -> None:
-        self.A, self.cl = A, cl
+    def __init__(self, A: "_Normal", K_inv: np.ndarray, cl: _Claims | None) -> None:
+        self.A, self.K_inv, self.cl = A, K_inv, cl
+        self.m = A.h.n_bottom
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
-        m, n_h = self.cl.m, self.cl.n_h
-        B = V[:, 0].reshape(n_h, m).T
-        out = (self.A(B) @ self.cl.K_inv).T.reshape(-1, 1)
+        n_h = self.K_inv.shape[0]
+        B = V[:, 0].reshape(n_h, self.m).T
+        out = (self.A(B) @ self.K_inv).T.reshape(-1, 1)
+        if self.cl is None:
+            return out
         return out + np.asarray(self.cl.C.T @ (self.cl.Sigma_inv @ np.asarray(self.cl.C @ V[:, 0])))[:, None]
 
     def diagonal(self) -> np.ndarray:
-        Ct = self.cl.C.T.tocsr()
-        claims_part = np.asarray(Ct.multiply(np.asarray(Ct @ self.cl.Sigma_inv)).sum(axis=1)).ravel()
         d = self.A.diagonal()
-        return np.concatenate([d * q for q in np.diag(self.cl.K_inv)]) + claims_part
+        out = np.concatenate([d * q for q in np.diag(self.K_inv)])
+        if self.cl is not None:
+            Ct = self.cl.C.T.tocsr()
+            out += np.asarray(Ct.multiply(np.asarray(Ct @ self.cl.Sigma_inv)).sum(axis=1)).ravel()
+        return out
 
 
 def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Sequence[Claim], K: np.ndarray
@@ -718,11 +724,15 @@ def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Seq
         b = cl.apply(b[:, None, :], cl.v[:, None])[:, 0, :]
     if not nonnegative or np.all(b >= 0):
         return b, iters, 0, A, cl
-    if cl is None:
+    independent = not np.any(K - np.diag(np.diag(K)))
+    if cl is None and independent:  # the bound keeps the periods apart too: one column each
         b, iters, passes = _nonnegative(A, A.diagonal(), rhs, b, iters)
         return b, iters, passes, A, cl
-    op = _Stacked(A, cl)
-    rhs_vec = (rhs @ cl.K_inv).T.reshape(-1, 1) + np.asarray(cl.C.T @ (cl.Sigma_inv @ cl.v))[:, None]
+    # claims, or errors correlated across periods, tie the periods together under the bound
+    op = _Stacked(A, np.linalg.inv(K), cl)
+    rhs_vec = (rhs @ op.K_inv).T.reshape(-1, 1)
+    if cl is not None:
+        rhs_vec += np.asarray(cl.C.T @ (cl.Sigma_inv @ cl.v))[:, None]
     x, iters, passes = _nonnegative(op, op.diagonal(), rhs_vec, b.T.reshape(-1, 1), iters)
     return x[:, 0].reshape(y.shape[1], h.n_bottom).T, iters, passes, A, cl
 
@@ -893,6 +903,8 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon
             "so the claims would outweigh or vanish beside the forecasts by an arbitrary factor)"
         )
 
+    if robust is not None and not (np.isfinite(robust) and robust > 0):
+        raise ValueError(f"robust is a Cauchy scale in standardised residuals, a positive number, got {robust!r}")
     shrink, iters, passes, fits, cl = None, 0, 0, (), None
     if method == "bottom_up":
         b = y[h.bottom_rows]
@@ -911,12 +923,13 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon
         if k.shape != (y.shape[1],) or not np.all(np.isfinite(k) & (k > 0)):
             raise ValueError(f"horizon_scale must be {y.shape[1]} positive numbers, one per forecast period, got {horizon_scale}")
         K = _horizon_cov(k, horizon_corr)
-        if robust is not None and not (np.isfinite(robust) and robust > 0):
-            raise ValueError(f"robust is a Cauchy scale in standardised residuals, a positive number, got {robust!r}")
         sd = np.sqrt(np.diag(_claim_cov(claims))) if claims else np.zeros(0)  # each claim's total sd
         keep = np.ones(len(claims))
         for _round in range(ROBUST_MAX_ITER if (claims and robust) else 1):
-            weighted = [replace(c, sd=c.sd / np.sqrt(wt)) for c, wt in zip(claims, keep)] if robust else claims
+            # a weight scales the claim's whole error, its shares included (their correlation with
+            # the other claims stays): a claim whose error is mostly shared loses its pull too
+            weighted = [replace(c, sd=c.sd / np.sqrt(wt), shared=tuple((n, v / np.sqrt(wt)) for n, v in c.shared))
+                        for c, wt in zip(claims, keep)] if robust else claims
             b, it, passes, A, cl = _gls(h, w, y, nonnegative, weighted, K)
             iters += it
             if cl is None or not robust:
@@ -962,8 +975,8 @@ def _roots(h: Hierarchy) -> np.ndarray:
 
 
 def _gls_projector(A: _Normal, cl: _Claims | None) -> Callable[[np.ndarray], np.ndarray]:
-    """Y (n_series, k, h) -> reconciled bottom (bottom, k, h), claims (their values perturbed by
-    their sd, one draw per path, when ``perturb`` is given) included."""
+    """Y (n_series, k, h) -> reconciled bottom (bottom, k, h), claims included: with ``rng``, their
+    values drawn afresh per path from their errors (a shared error from ``scores`` where given)."""
 
     def project(Y: np.ndarray, rng: np.random.Generator | None = None,
                 scores: Mapping[str, np.ndarray] | None = None) -> np.ndarray:

@@ -179,22 +179,28 @@ def reconcile(market: Market, evidence: Evidence, history: Triangulation, base: 
     segments = {i.claim.id for i in evidence.items if i.claim.selection or i.claim.parent}
     n_segment = sum(1 for c in claims if c.id in segments)
     low = sum(1 for f in fits if f.weight < 0.5)
+    if claims:
+        weighed = (
+            f"{len(claims)} claims about forecast years ({n_segment} of them about segments) as extra rows, each with "
+            f"its own error and the errors it shares with others (a related definition's estimated ratio, a "
+            f"publisher family's bias, a CAGR's start year in the history), weighted robustly (Cauchy, scale "
+            f"{CAUCHY:g} standardised residuals: {low} kept less than half their weight) and judged against the "
+            f"result in the evidence table"
+        )
+    else:
+        weighed = "no claims about forecast years"
+    years = (
+        f"from {_times(k[0])} the one-step residual variance in {base.years[0]} to {_times(k[-1])} in "
+        f"{base.years[-1]}) and their errors correlated across years as the base paths are (from {corr[0, 1]:.2f} "
+        f"between {base.years[0]} and {base.years[1]} to {corr[0, -1]:.2f} between {base.years[0]} and "
+        f"{base.years[-1]}), so that a claim about one year moves the years around it"
+    ) if len(base.years) > 1 else f"{_times(k[0])} the one-step residual variance in {base.years[0]})"
     method = (
         f"the base forecasts of all {n} series are projected onto forecasts that add up (generalised least squares "
         f"with variance scaling, WLS-var: weights from each series' in-sample residuals; non-negative), with "
-        f"{len(claims)} claims about forecast years ({n_segment} of them about segments) as extra rows, each with "
-        f"its own error and the errors it shares with others (a related definition's estimated ratio, a publisher "
-        f"family's bias, a CAGR's start year in the history), weighted robustly (Cauchy, scale {CAUCHY:g} "
-        f"standardised residuals: {low} kept less than half their weight) and judged against the result in the "
-        f"evidence table; "
-        f"the forecasts' weights in each year scaled to their base paths' variance that year (from {_times(k[0])} "
-        f"the one-step residual variance in {base.years[0]} to {_times(k[-1])} in {base.years[-1]}) and their errors "
-        f"correlated across years as the base paths are (from {corr[0, 1]:.2f} between {base.years[0]} and "
-        f"{base.years[1]} to {corr[0, -1]:.2f} between {base.years[0]} and {base.years[-1]}), so a claim about one "
-        f"year moves the years around it; the draws of the forecast years are the base "
-        f"forecasts' joint sample paths, each projected the same way (claims redrawn per draw, a CAGR's start from the "
-        f"draw's own history) and "
-        f"floored at zero"
+        f"{weighed}; the forecasts' weights in each year scaled to their base paths' variance that year ({years}; "
+        f"the draws of the forecast years are the base forecasts' joint sample paths, each projected the same way "
+        f"(claims redrawn per draw, a CAGR's start from the draw's own history) and floored at zero"
     )
     return Reconciled(cube, tuple(c.id for c in claims), fits, method, rec)
 
