@@ -64,7 +64,7 @@ each group's intervals so that they hold their coverage in backtests inside the 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as la
@@ -629,11 +629,21 @@ class _Claims:
         self.ids = tuple(c.id for c in claims)
         self.C = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(K, m * n_h))
         self.v = np.array([c.value for c in claims], dtype=np.float64)
-        self.own, self.L, self.shared_names = _claim_errors(claims)
-        self.Sigma = np.diag(self.own**2) + self.L @ self.L.T
-        self.sd = np.sqrt(np.diag(self.Sigma))  # each claim's total sd
-        self.Sigma_inv = la.cho_solve(la.cho_factor(self.Sigma, lower=True), np.eye(K))
+        self.own0, self.L0, self.shared_names = _claim_errors(claims)
+        self.sd = np.sqrt(self.own0**2 + np.sum(self.L0**2, axis=1))  # each claim's total sd, as stated
         self.m, self.n_h = m, n_h
+        self.F: np.ndarray | None = None
+        self.reweight(np.ones(K))
+
+    def reweight(self, weight: np.ndarray) -> None:
+        """Scale each claim's whole error (own and shared parts) by ``1 / sqrt(weight)``: the robust
+        rounds change only this, not the solves behind F."""
+        scale = 1.0 / np.sqrt(weight)
+        self.own, self.L = self.own0 * scale, self.L0 * scale[:, None]
+        self.Sigma = np.diag(self.own**2) + self.L @ self.L.T
+        self.Sigma_inv = la.cho_solve(la.cho_factor(self.Sigma, lower=True), np.eye(self.v.size))
+        if self.F is not None:
+            self.M = la.cho_factor(self.Sigma + np.asarray(self.C @ self.F), lower=True)
 
     def prepare(self, A: "_Normal") -> int:
         m, n_h, K = self.m, self.n_h, self.C.shape[0]
@@ -680,12 +690,6 @@ def _claim_errors(claims: Sequence[Claim]) -> tuple[np.ndarray, np.ndarray, tupl
     return np.array([c.sd for c in claims], dtype=np.float64), L, names
 
 
-def _claim_cov(claims: Sequence[Claim]) -> np.ndarray:
-    """The claims' error covariance: each one's own variance plus the errors they share."""
-    own, L, _ = _claim_errors(claims)
-    return np.diag(own**2) + L @ L.T
-
-
 class _Stacked:
     """The GLS operator over all periods, on ``vec(b)`` as one column, claims included when there
     are any (for the non-negative solve when claims or correlated errors tie the periods together;
@@ -712,29 +716,36 @@ class _Stacked:
         return out
 
 
-def _gls(h: Hierarchy, w: Weights, y: np.ndarray, nonnegative: bool, claims: Sequence[Claim], K: np.ndarray
-         ) -> tuple[np.ndarray, int, int, "_Normal", _Claims | None]:
+def _gls(h: Hierarchy, w: Weights, y: np.ndarray, claims: Sequence[Claim], K: np.ndarray
+         ) -> tuple["_Normal", np.ndarray, np.ndarray, _Claims | None, int]:
+    """What every answer of one problem needs: A, its right-hand side, the answer without claims
+    (b0) and the claims prepared (F = K-blocks of A^-1 C')."""
     A = _Normal(h, w)
     rhs = A.rhs(y)
-    b, iters = _solve(A, rhs)
+    b0, iters = _solve(A, rhs)
     cl = None
     if claims:
         cl = _Claims(h, claims, y.shape[1], K)
         iters += cl.prepare(A)
-        b = cl.apply(b[:, None, :], cl.v[:, None])[:, 0, :]
+    return A, rhs, b0, cl, iters
+
+
+def _answer(A: "_Normal", rhs: np.ndarray, b0: np.ndarray, cl: _Claims | None, K: np.ndarray, nonnegative: bool,
+            iters: int) -> tuple[np.ndarray, int, int]:
+    """The GLS answer with the claims as currently weighted, under the bound if asked."""
+    b = b0 if cl is None else cl.apply(b0[:, None, :], cl.v[:, None])[:, 0, :]
     if not nonnegative or np.all(b >= 0):
-        return b, iters, 0, A, cl
+        return b, iters, 0
     independent = not np.any(K - np.diag(np.diag(K)))
     if cl is None and independent:  # the bound keeps the periods apart too: one column each
-        b, iters, passes = _nonnegative(A, A.diagonal(), rhs, b, iters)
-        return b, iters, passes, A, cl
+        return _nonnegative(A, A.diagonal(), rhs, b, iters)
     # claims, or errors correlated across periods, tie the periods together under the bound
     op = _Stacked(A, np.linalg.inv(K), cl)
     rhs_vec = (rhs @ op.K_inv).T.reshape(-1, 1)
     if cl is not None:
         rhs_vec += np.asarray(cl.C.T @ (cl.Sigma_inv @ cl.v))[:, None]
     x, iters, passes = _nonnegative(op, op.diagonal(), rhs_vec, b.T.reshape(-1, 1), iters)
-    return x[:, 0].reshape(y.shape[1], h.n_bottom).T, iters, passes, A, cl
+    return x[:, 0].reshape(K.shape[0], A.h.n_bottom).T, iters, passes
 
 
 def _nonnegative(A: _Normal, precond: np.ndarray, rhs: np.ndarray, b: np.ndarray, iters: int) -> tuple[np.ndarray, int, int]:
@@ -923,18 +934,17 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon
         if k.shape != (y.shape[1],) or not np.all(np.isfinite(k) & (k > 0)):
             raise ValueError(f"horizon_scale must be {y.shape[1]} positive numbers, one per forecast period, got {horizon_scale}")
         K = _horizon_cov(k, horizon_corr)
-        sd = np.sqrt(np.diag(_claim_cov(claims))) if claims else np.zeros(0)  # each claim's total sd
+        A, rhs, b0, cl, iters = _gls(h, w, y, claims, K)
         keep = np.ones(len(claims))
         for _round in range(ROBUST_MAX_ITER if (claims and robust) else 1):
             # a weight scales the claim's whole error, its shares included (their correlation with
             # the other claims stays): a claim whose error is mostly shared loses its pull too
-            weighted = [replace(c, sd=c.sd / np.sqrt(wt), shared=tuple((n, v / np.sqrt(wt)) for n, v in c.shared))
-                        for c, wt in zip(claims, keep)] if robust else claims
-            b, it, passes, A, cl = _gls(h, w, y, nonnegative, weighted, K)
-            iters += it
+            if cl is not None:
+                cl.reweight(keep)
+            b, iters, passes = _answer(A, rhs, b0, cl, K, nonnegative, iters)
             if cl is None or not robust:
                 break
-            new = 1.0 / (1.0 + ((cl.fitted(b) - cl.v) / sd / robust) ** 2)
+            new = 1.0 / (1.0 + ((cl.fitted(b) - cl.v) / cl.sd / robust) ** 2)
             moved = float(np.max(np.abs(new - keep)))
             keep = new
             if moved < ROBUST_TOL:
@@ -942,6 +952,7 @@ def _reconcile(y_hat, S, method, residuals, nonnegative, levels, claims, horizon
         else:
             raise RuntimeError(f"robust claim weights did not settle in {ROBUST_MAX_ITER} rounds")
         if cl is not None:
+            sd = cl.sd
             fitted = cl.fitted(b)
             z = (fitted - cl.v) / sd
             fits = tuple(ClaimFit(i, float(v), float(f), float(d), float(zz), _verdict(zz), float(wt))
