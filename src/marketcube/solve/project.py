@@ -852,13 +852,13 @@ def reconcile(
     ``horizon_corr``: h x h correlation of the forecasts' errors across periods (symmetric, unit
     diagonal, positive definite; default: independent periods), so that a claim about one period
     moves the forecasts of the others as far as their errors go together (e.g. estimated from the
-    base forecasts' sample paths, where a path that starts high stays high). Like the scale, it
-    only matters beside claims: without them the projection is per period. In non-negative mode
-    with claims, the bound is solved jointly over the periods. ``robust``: a Cauchy scale c in
+    base forecasts' sample paths, where a path that starts high stays high). Without claims and
+    without the bound it changes nothing (the projection is per period); with claims, or under the
+    bound when it binds, the periods are solved jointly. ``robust``: a Cauchy scale c in
     standardised residuals; the claims are then reweighted, each by ``1 / (1 + (z / c)^2)`` of its
-    own z, until the weights settle (iteratively reweighted least squares), so a claim far from
-    the forecasts and the other claims loses its pull; the fits report z on the stated sd and the
-    weight kept.
+    own z, until the weights settle (iteratively reweighted least squares; a weight scales the
+    claim's whole error, shared parts included), so a claim far from the forecasts and the other
+    claims loses its pull; the fits report z on the claim's total sd as stated, and the weight kept.
     Returns every series and the bottom series, in y_hat's unit, coherent to rounding;
     ``intervals(result, paths)`` then reconciles sample paths with the same projection.
     BLAS runs on one thread inside (its products here are thin, n x r by r x k; two threads

@@ -109,6 +109,7 @@ def _claims(market: Market, evidence: Evidence, history: Triangulation, base: Ba
             t1, t2 = period
             n = t2 - t1
             factor = (1.0 + item.fraction) ** n
+            own = SIGMA_GROWTH[c.confidence] * vintage_factor(market, c.source, t2) * n
             if t1 <= T:
                 if t1 not in history.years:
                     continue
@@ -126,12 +127,10 @@ def _claims(market: Market, evidence: Evidence, history: Triangulation, base: Ba
                     name = f"history {sel} {t1}"
                     anchors[name] = (start_draws[:, at] - start[at]) / spread
                     shared = ((name, value * spread / float(start[at])),)
-                own = SIGMA_GROWTH[c.confidence] * vintage_factor(market, c.source, t2) * n
                 out.append(project.Claim(c.id, ((leaves, t2 - T - 1, 1.0),), value, value * own, shared))
             else:
                 scale = float(base.point[-cube.value.shape[1]:][leaves, t2 - T - 1].sum())  # leaf cells come last
                 terms = ((leaves, t2 - T - 1, 1.0), (leaves, t1 - T - 1, -factor))
-                own = SIGMA_GROWTH[c.confidence] * vintage_factor(market, c.source, t2) * n
                 out.append(project.Claim(c.id, terms, 0.0, max(scale, 1e-9) * own))
     return out, anchors
 
