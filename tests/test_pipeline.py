@@ -195,3 +195,25 @@ def test_a_market_with_one_forecast_year_runs(tmp_path: Path) -> None:
     assert "in 2023)" in method and "correlated across years" not in method
     value, _ = result.cube.series(())
     assert np.isfinite(value).all() and value[-1] > 0
+
+
+def test_a_forecast_claim_is_read_net_of_its_publishers_history_bias(tmp_path: Path) -> None:
+    """A publisher whose history sizes run 30% above the others has its forecast read net of the
+    bias the triangulation found in it: the same forecast claim pulls less from it than from a
+    publisher with no history."""
+    from .packs import SOURCES_CSV
+
+    sources = add_rows(SOURCES_CSV, "gamma,Gamma Partners,Widgets,gamma.example/w,2023,", "delta,Delta Data,Widgets,delta.example/w,2023,")
+    history = [f"g{y},gamma,size,widgets,,,,{y},{1.3 * 100 * 1.05 ** (y - 2018):.4f},USD bn,,,,,high,q" for y in (2019, 2021, 2022)]
+    plain = run(write_pack(tmp_path / "plain", sources_csv=sources, claims_csv=add_rows(CLAIMS_CSV, *history)))
+    assert plain.history.family_log_bias["Gamma Partners"] > 0.05
+    y26 = plain.cube.years.index(2026)
+    base26 = plain.cube.series(())[0][y26]
+
+    def moved_by(source: str) -> float:
+        claim = f"f1,{source},size,widgets,,,,2026,{1.3 * base26:.6f},USD bn,,,,,high,q"
+        r = run(write_pack(tmp_path / source, sources_csv=sources, claims_csv=add_rows(CLAIMS_CSV, *history, claim)))
+        return r.cube.series(())[0][y26] - base26
+
+    biased, fresh = moved_by("gamma"), moved_by("delta")
+    assert 0 < biased < 0.8 * fresh

@@ -242,6 +242,14 @@ class Triangulation:
     _problem: EvidenceProblem | None = None
     _solution: core.Solution | None = None
 
+    @property
+    def family_log_bias(self) -> dict[str, float]:
+        """Publisher family -> its estimated log bias (how far its sizes run above the market, in
+        log terms, after the definition ratios), for the families with history claims."""
+        if self._problem is None or self._solution is None:
+            return {}
+        return {f: float(b) for f, b in zip(self._problem.families, self._solution.log_bias)}
+
 
 def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -> Triangulation:
     rng = np.random.default_rng(SEED)

@@ -7,7 +7,8 @@ with ``METHOD`` weights, non-negative. Claims about forecast years enter the sam
 extra weighted rows (``project.Claim``), each in USD bn of the target definition:
 
 - a size of a forecast year, under the target definition or a related one through the ratio the
-  triangulation estimated: ``V(t) = value / ratio``;
+  triangulation estimated, less its publisher family's bias the triangulation estimated:
+  ``V(t) = value / ratio / exp(bias)``;
 - a CAGR whose period starts in the history and ends in a forecast year: a size,
   ``V(t2) = V_history(t1) (1 + g)^(t2 - t1)``;
 - a CAGR whose period lies in the forecast years: ``V(t2) - (1 + g)^(t2 - t1) V(t1) = 0``.
@@ -81,6 +82,7 @@ def _claims(market: Market, evidence: Evidence, history: Triangulation, base: Ba
     ratios = {market.definition.id: (1.0, 0.0), **{d: (r, history.ratio_log_sd[d]) for d, r in history.ratios.items()}}
     dims = {d.id: {m.id for m in d.members} for d in market.dimensions}
     cube = history.cube
+    bias = history.family_log_bias
     out = []
     anchors: dict[str, np.ndarray] = {}
     for item in evidence.items:
@@ -95,11 +97,13 @@ def _claims(market: Market, evidence: Evidence, history: Triangulation, base: Ba
             continue
         if c.kind == "size" and item.value_usd_bn and item.year is not None and T < item.year <= T + len(base.years):
             ratio, ratio_sd = ratios[c.definition]
-            value = item.value_usd_bn / ratio
+            family = family_of(market, c.source) if c.source else None
+            # in the target's terms, and without the bias the history found in its publisher's sizes
+            value = item.value_usd_bn / ratio / np.exp(bias.get(family, 0.0))
             # errors it shares: its definition's ratio to the target, its publisher family's bias
             shared = ((f"ratio {c.definition}", value * ratio_sd),) if ratio_sd else ()
-            if c.source:
-                shared += ((f"family {family_of(market, c.source)}", value * FAMILY_SD),)
+            if family:
+                shared += ((f"family {family}", value * FAMILY_SD),)
             own = SIGMA_LOG[c.confidence] * vintage_factor(market, c.source, item.year)
             out.append(project.Claim(c.id, ((leaves, item.year - T - 1, 1.0),), value, value * own, shared))
         elif c.kind == "growth" and item.fraction is not None:
