@@ -227,3 +227,28 @@ def test_a_growth_axis_does_not_magnify_small_differences() -> None:
     assert hi - lo == pytest.approx(MIN_CAGR_SPAN) and lo < 0.065 and hi > 0.068
     assert domain([0.02, 0.15]) == [0.02, 0.15]  # a wide spread is drawn as it is
     assert domain([None]) is None
+
+
+def test_point_labels_move_apart_where_they_would_overlap() -> None:
+    import math
+
+    from marketcube.report.charts import HEIGHT, LABEL_CHAR_PX, LABEL_LINE_PX, WIDTH, vega_lite
+
+    # five countries of nearly one growth and close sizes (the CMO case), one far away
+    data = [{"member": f"Country {i}", "size": 5.0 + 0.4 * i, "cagr": 0.065 + 0.0002 * i} for i in range(5)]
+    data.append({"member": "Alone", "size": 60.0, "cagr": 0.08})
+    spec = vega_lite({"kind": "growth_size", "alt": "x" * 50, "title": "t", "data": data})
+    labels = spec["layer"][1]["data"]["values"]
+    (x0, x1) = (math.log10(v) for v in spec["layer"][0]["encoding"]["x"]["scale"]["domain"])
+    (y0, y1) = spec["layer"][0]["encoding"]["y"]["scale"]["domain"]
+    boxes = []
+    for p in labels:
+        left = (math.log10(p["size"]) - x0) / (x1 - x0) * WIDTH + 6
+        top = (y1 - p["label_y"]) / (y1 - y0) * HEIGHT - LABEL_LINE_PX / 2
+        boxes.append((left, left + LABEL_CHAR_PX * len(p["member"]), top, top + LABEL_LINE_PX))
+    for i, a in enumerate(boxes):
+        for b in boxes[:i]:
+            assert a[1] <= b[0] or a[0] >= b[1] or a[3] <= b[2] + 1e-9 or a[2] >= b[3] - 1e-9, (a, b)
+    alone = next(p for p in labels if p["member"] == "Alone")
+    assert alone["label_y"] == alone["cagr"]  # nothing near it: it stays beside its point
+    assert any(p["label_y"] != p["cagr"] for p in labels)

@@ -77,17 +77,24 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -
                         _tip("share", "Share", fmt=".1%")]}}
         height = 24 * len({d["member"] for d in chart["data"]}) + 10
     elif kind == "growth_size":
-        x = {"field": "size", "type": "quantitative", "title": "Size in the base year (USD bn)", "scale": {"type": "log"}}
-        y = {"field": "cagr", "type": "quantitative", "title": "CAGR", "axis": {"format": ".1%"},
-             "scale": {"zero": False, **_span([d["cagr"] for d in chart["data"]], MIN_CAGR_SPAN)}}
-        # the largest points named beside them (all of them when there are few)
-        named = sorted(chart["data"], key=lambda d: -d["size"])[:LABELLED_POINTS]
+        sizes = [d["size"] for d in chart["data"] if d["size"] and d["size"] > 0]
+        x_scale: dict[str, Any] = {"type": "log"}
+        if sizes:  # fixed, so that the labels can be placed in the same coordinates
+            pad = (math.log10(max(sizes)) - math.log10(min(sizes))) * 0.04 + 0.02
+            x_scale.update(domain=[min(sizes) / 10**pad, max(sizes) * 10**pad], nice=False)
+        y_scale = {"zero": False, "nice": False, **_span([d["cagr"] for d in chart["data"]], MIN_CAGR_SPAN)}
+        x = {"field": "size", "type": "quantitative", "title": "Size in the base year (USD bn)", "scale": x_scale}
+        y = {"field": "cagr", "type": "quantitative", "title": "CAGR", "axis": {"format": ".1%"}, "scale": y_scale}
+        # the largest points named beside them (all of them when there are few), moved up or down
+        # where two names would overlap
+        named = _placed_labels(sorted(chart["data"], key=lambda d: -d["size"])[:LABELLED_POINTS], x_scale, y_scale,
+                               width, height)
         body = {"layer": [
             {"mark": {"type": "circle", "size": 70, "color": PALETTE[0]}, "encoding": {
                 "x": x, "y": y, "tooltip": [_tip("member", "Member", "nominal"), _tip("size", "USD bn", fmt=",.2f"),
                                            _tip("cagr", "CAGR", fmt=".2%")]}},
             {"data": {"values": named}, "mark": {"type": "text", "align": "left", "dx": 6, "fontSize": 9, "color": "#333"},
-             "encoding": {"x": x, "y": y, "text": {"field": "member", "type": "nominal"}}},
+             "encoding": {"x": x, "y": {**y, "field": "label_y"}, "text": {"field": "member", "type": "nominal"}}},
         ]}
     elif kind == "bars":
         body = {"mark": {"type": "bar", "color": PALETTE[0]}, "encoding": {
@@ -119,6 +126,37 @@ def _span(values: list[float | None], least: float) -> dict[str, list[float]]:
     lo, hi = min(finite), max(finite)
     pad = max(least - (hi - lo), 0.0) / 2
     return {"domain": [lo - pad, hi + pad]}
+
+
+LABEL_CHAR_PX = 5.2  # width of a character of the 9-pixel labels, roughly
+LABEL_LINE_PX = 11  # height of one label line
+LABEL_STEPS = (0, -1, 1, -2, 2, -3, 3)  # lines up (-) or down (+) a label may move to stay clear
+
+
+def _placed_labels(points: list[dict[str, Any]], x_scale: dict[str, Any], y_scale: dict[str, Any], width: int,
+                   height: int) -> list[dict[str, Any]]:
+    """Each point with ``label_y``, where its name goes: at its own height if that is clear of the
+    names already placed (largest points first), else the nearest clear line above or below."""
+    if "domain" not in x_scale or "domain" not in y_scale:
+        return [{**p, "label_y": p["cagr"]} for p in points]
+    (x0, x1), (y0, y1) = (math.log10(v) for v in x_scale["domain"]), y_scale["domain"]
+    per_px = (y1 - y0) / height
+    boxes: list[tuple[float, float, float, float]] = []
+    out = []
+    for p in points:
+        left = (math.log10(p["size"]) - x0) / (x1 - x0) * width + 6
+        right = left + LABEL_CHAR_PX * len(str(p["member"]))
+        centre = (y1 - p["cagr"]) / per_px  # pixels from the top
+        for step in LABEL_STEPS:
+            top = centre + step * LABEL_LINE_PX - LABEL_LINE_PX / 2
+            if all(right <= a or left >= b or top + LABEL_LINE_PX <= c or top >= d for a, b, c, d in boxes):
+                break
+        else:
+            step = 0  # nowhere clear within three lines: its own height
+            top = centre - LABEL_LINE_PX / 2
+        boxes.append((left, right, top, top + LABEL_LINE_PX))
+        out.append({**p, "label_y": p["cagr"] - step * LABEL_LINE_PX * per_px})
+    return out
 
 
 def _svg(spec: dict[str, Any]) -> str:
