@@ -210,10 +210,12 @@ def test_a_forecast_claim_is_read_net_of_its_publishers_history_bias(tmp_path: P
     y26 = plain.cube.years.index(2026)
     base26 = plain.cube.series(())[0][y26]
 
-    def moved_by(source: str) -> float:
+    def moved_by(source: str) -> tuple[float, float]:
         claim = f"f1,{source},size,widgets,,,,2026,{1.3 * base26:.6f},USD bn,,,,,high,q"
         r = run(write_pack(tmp_path / source, sources_csv=sources, claims_csv=add_rows(CLAIMS_CSV, *history, claim)))
-        return r.cube.series(())[0][y26] - base26
+        return r.cube.series(())[0][y26] - base26, next(v.z for v in r.verdicts if v.claim_id == "f1")
 
-    biased, fresh = moved_by("gamma"), moved_by("delta")
+    (biased, z_biased), (fresh, z_fresh) = moved_by("gamma"), moved_by("delta")
     assert 0 < biased < 0.8 * fresh
+    # and judged as its publisher would state the model's value: less far off than from a newcomer
+    assert z_fresh < z_biased < 0

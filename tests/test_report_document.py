@@ -252,3 +252,12 @@ def test_point_labels_move_apart_where_they_would_overlap() -> None:
     alone = next(p for p in labels if p["member"] == "Alone")
     assert alone["label_y"] == alone["cagr"]  # nothing near it: it stays beside its point
     assert any(p["label_y"] != p["cagr"] for p in labels)
+
+
+def test_point_labels_skip_points_a_log_axis_cannot_place() -> None:
+    from marketcube.report.charts import vega_lite
+
+    data = [{"member": "Zero", "size": 0.0, "cagr": 0.05}, {"member": "Unknown", "size": 3.0, "cagr": None},
+            {"member": "Big", "size": 10.0, "cagr": 0.07}, {"member": "Small", "size": 1.0, "cagr": 0.06}]
+    spec = vega_lite({"kind": "growth_size", "alt": "x" * 50, "title": "t", "data": data})
+    assert [p["member"] for p in spec["layer"][1]["data"]["values"]] == ["Big", "Small"]

@@ -87,7 +87,9 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -
         y = {"field": "cagr", "type": "quantitative", "title": "CAGR", "axis": {"format": ".1%"}, "scale": y_scale}
         # the largest points named beside them (all of them when there are few), moved up or down
         # where two names would overlap
-        named = _placed_labels(sorted(chart["data"], key=lambda d: -d["size"])[:LABELLED_POINTS], x_scale, y_scale,
+        drawable = [d for d in chart["data"] if d["size"] and d["size"] > 0 and d["cagr"] is not None
+                    and math.isfinite(d["cagr"])]  # a log axis has no place for a size of 0
+        named = _placed_labels(sorted(drawable, key=lambda d: -d["size"])[:LABELLED_POINTS], x_scale, y_scale,
                                width, height)
         body = {"layer": [
             {"mark": {"type": "circle", "size": 70, "color": PALETTE[0]}, "encoding": {
@@ -136,7 +138,9 @@ LABEL_STEPS = (0, -1, 1, -2, 2, -3, 3)  # lines up (-) or down (+) a label may m
 def _placed_labels(points: list[dict[str, Any]], x_scale: dict[str, Any], y_scale: dict[str, Any], width: int,
                    height: int) -> list[dict[str, Any]]:
     """Each point with ``label_y``, where its name goes: at its own height if that is clear of the
-    names already placed (largest points first), else the nearest clear line above or below."""
+    names already placed (largest points first), else the nearest clear line above or below, within
+    the plot. Placed for a chart ``width`` pixels wide: the PDF draws it so; the HTML stretches the
+    chart to its container, where a narrower screen can bring names together again."""
     if "domain" not in x_scale or "domain" not in y_scale:
         return [{**p, "label_y": p["cagr"]} for p in points]
     (x0, x1), (y0, y1) = (math.log10(v) for v in x_scale["domain"]), y_scale["domain"]
@@ -155,7 +159,8 @@ def _placed_labels(points: list[dict[str, Any]], x_scale: dict[str, Any], y_scal
             step = 0  # nowhere clear within three lines: its own height
             top = centre - LABEL_LINE_PX / 2
         boxes.append((left, right, top, top + LABEL_LINE_PX))
-        out.append({**p, "label_y": p["cagr"] - step * LABEL_LINE_PX * per_px})
+        # inside the plot, whatever the step
+        out.append({**p, "label_y": min(max(p["cagr"] - step * LABEL_LINE_PX * per_px, y0), y1)})
     return out
 
 

@@ -540,7 +540,8 @@ def _audit(b: _Builder, document: dict[str, Any]) -> list[dict]:
     spread = sorted(v for v in document["dispersion"].values() if v)
     t.note = ("Claimed: the claim's number after FX conversion, in its own terms (USD bn under the claim's own definition, "
               "or a share or growth rate). Model: the model's value in the same terms (a related definition's size through "
-              "the estimated ratio of section 2). z: the claim's standardised residual; the verdict compares |z| divided by "
+              "the estimated ratio of section 2; a size as its publisher would state it, with the bias the solver "
+              "estimated for that publisher's sizes). z: the claim's standardised residual; the verdict compares |z| divided by "
               f"the residual dispersion of its kind ({spread[0]:.2f}–{spread[-1]:.2f}) with 2 and 3: up to 2 consistent, "
               "2–3 in tension, above 3 contradicted." if spread else
               "z: the claim's standardised residual; |z| up to 2 consistent, 2–3 in tension, above 3 contradicted.")

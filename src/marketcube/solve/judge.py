@@ -2,7 +2,8 @@
 
 The standardised residual z compares the cube's value with the claim, in the claim's own terms
 and scaled by its confidence (the same scales as triangulation): sizes in log (through the
-estimated ratio of the claim's definition), shares in share points, CAGRs in rate per year. For a
+estimated ratio of the claim's definition and its publisher family's estimated bias), shares in
+share points, CAGRs in rate per year. For a
 claim the evidence solver used, z is the solver's own (its publisher family's bias included). The
 verdict reads z divided by the residual dispersion of its kind (sizes, shares, growth rates): |z| <= 2 consistent; 2 < |z| <= 3 in tension;
 above 3 contradicted (the classical three-sigma rule). A claim the cube cannot speak to (a definition no history claim estimates a
@@ -21,7 +22,7 @@ from ..evidence import Evidence, Item
 from ..pack import Market
 from ..validate import growth_period
 from .core import CONSISTENT, TENSION
-from .evidence import SIGMA_GROWTH, SIGMA_LOG, SIGMA_SHARE, Triangulation
+from .evidence import SIGMA_GROWTH, SIGMA_LOG, SIGMA_SHARE, Triangulation, family_of
 
 __all__ = ["Verdict", "judge", "SIGMA_SHARE", "verdict_of"]
 
@@ -50,7 +51,7 @@ def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation
     used = set(history.used) | set(used_later)
     out = []
     for item in evidence.items:
-        v = _judge_one(market, item, cube, ratios, item.claim.id in used, history.conventions)
+        v = _judge_one(market, item, cube, ratios, item.claim.id in used, history.conventions, history.family_log_bias)
         z = history.z.get(item.claim.id)
         if _runs_past_history(market, item):
             # the triangulation saw only the part of the period inside the history; the verdict is on
@@ -69,7 +70,7 @@ def _no(item: Item, used: bool, note: str) -> Verdict:
     return Verdict(item.claim.id, used, None, None, None, "not judged", note)
 
 
-def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions) -> Verdict:
+def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions, bias: dict[str, float]) -> Verdict:
     c = item.claim
     if c.kind == "structure":
         return _no(item, used, "a claim about structure (see the findings)")
@@ -89,7 +90,8 @@ def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions) 
         if c.year not in by_year:
             return _no(item, used, f"{c.year} is outside the model's years")
         assert item.value_usd_bn is not None
-        fitted = by_year[c.year] * ratio
+        # as the claim's publisher would state it: its definition's ratio, its family's bias
+        fitted = by_year[c.year] * ratio * np.exp(bias.get(family_of(market, c.source), 0.0) if c.source else 0.0)
         if fitted <= 0:
             return _no(item, used, "the model has no value in this selection (an assumed share of 0)")
         sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_sd))
