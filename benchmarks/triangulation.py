@@ -181,11 +181,14 @@ def run_size(name: str, seed: int) -> dict:
     }
 
 
+# the measures a size's summary row averages over its markets
+AVERAGED = ("total_error", "leaf_error", "naive_latest_total_error", "naive_latest_leaf_error", "naive_mean_total_error",
+            "naive_mean_leaf_error", "coverage80", "coverage95")
+
+
 def summary(name: str, rows: list[dict]) -> dict:
     """The means over one size's markets (see the module's docstring)."""
-    mean = {k: float(np.mean([r[k] for r in rows])) for k in (
-        "total_error", "leaf_error", "naive_latest_total_error", "naive_latest_leaf_error", "naive_mean_total_error",
-        "naive_mean_leaf_error", "coverage80", "coverage95", "seconds", "dispersion")}
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in AVERAGED + ("seconds", "dispersion")}
     planted = sum(r["outliers_planted"] for r in rows)
     flagged = sum(r["contradicted"] for r in rows)
     tp = sum(r["true_positives"] for r in rows)
@@ -196,8 +199,7 @@ def summary(name: str, rows: list[dict]) -> dict:
         "size": name, "seed": "mean of " + ",".join(str(r["seed"]) for r in rows), "markets": len(rows),
         "leaves": first["leaves"], "years": first["years"], "cells": first["cells"], "claims": round(float(np.mean([r["claims"] for r in rows]))),
         "seconds": round(mean["seconds"], 2), "peak_gib": round(max(r["peak_gib"] for r in rows), 3),
-        **{k: round(mean[k], 4) for k in ("total_error", "leaf_error", "naive_latest_total_error", "naive_latest_leaf_error",
-                                          "naive_mean_total_error", "naive_mean_leaf_error", "coverage80", "coverage95")},
+        **{k: round(mean[k], 4) for k in AVERAGED},
         "total_error_ratio_vs_best_naive": round(mean["total_error"] / best_total, 3) if best_total else None,
         "leaf_error_ratio_vs_best_naive": round(mean["leaf_error"] / best_leaf, 3) if best_leaf else None,
         "outliers_planted": planted, "contradicted": flagged, "true_positives": tp,
@@ -244,9 +246,10 @@ def main(names: list[str]) -> int:
     for r in rows:
         print(" | ".join(str(r.get(c, "")) for c in cols))
     print("summary per size (means over its markets; the targets read these)")
-    print(" | ".join(cols + ["total_error_ratio_vs_best_naive", "leaf_error_ratio_vs_best_naive"]))
+    summary_cols = cols + ["total_error_ratio_vs_best_naive", "leaf_error_ratio_vs_best_naive"]
+    print(" | ".join(summary_cols))
     for r in summaries:
-        print(" | ".join(str(r.get(c, "")) for c in cols + ["total_error_ratio_vs_best_naive", "leaf_error_ratio_vs_best_naive"]))
+        print(" | ".join(str(r.get(c, "")) for c in summary_cols))
 
     def worst(key, op):
         vals = [r[key] for r in summaries if r.get(key) is not None]

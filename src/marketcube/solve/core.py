@@ -58,6 +58,7 @@ SIZE, SHARE, GROWTH, FLOOR = 0, 1, 2, 3
 CAUCHY = 2.5  # robust scale, in standardised residuals
 FAMILY_SD = 0.10  # prior sd of a publisher family's log bias (editions of one publisher share it)
 MAX_STEP = 1.0  # largest change of a log cell, ratio or bias in one pass
+PASSES = 40  # Gauss-Newton passes at most; a solve stops sooner once no year's total moves by 1e-4
 MIN_FOR_DISPERSION = 20  # claims of a kind needed to estimate its own residual scale
 DRAW_TOL = 1e-3  # relative residual at which a draw's solve stops (on the benchmark's 200,000-cell market,
 # draws then differ from exact ones by under 0.07 of a cell's sd, 0.003 in root mean square, and the
@@ -833,7 +834,7 @@ def _start(p: Problem, st: _Structure) -> np.ndarray:
 def solve(
     p: Problem,
     *,
-    passes: int = 40,
+    passes: int = PASSES,
     n_draws: int = 0,
     seed: int = 0,
     tol: float = 1e-5,

@@ -275,7 +275,7 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
     # warm from ``sol``: a few passes when the problem is the same, to convergence when the leaf
     # prior's sd has just been estimated (three passes then left the base-year total 0.35% short)
     sol_draws = core.solve(ep.problem, n_draws=n_draws, seed=SEED, start=sol,
-                           passes=3 if ep.problem.interaction_sd == before else 40)
+                           passes=3 if ep.problem.interaction_sd == before else core.PASSES)
     s = ep.problem.statements
     for i, cid in enumerate(ep.claim_of):
         if s.kind[i] == core.GROWTH:
