@@ -196,8 +196,6 @@ def simulate(size: Size, seed: int = 7) -> Truth:
         cid = f"c{i}"
         bad = rng.random() < 0.03
         factor = float(rng.uniform(1.5, 4.0)) ** (1 if rng.random() < 0.5 else -1) if bad else 1.0
-        if bad:
-            outliers.add(cid)
         noise = float(rng.standard_t(3))
         if kind == "size":
             v = series(sel)[t] * mult * np.exp(bias[sid] + NOISE_FACTOR * SIGMA_LOG[conf] * noise) * factor
@@ -233,6 +231,8 @@ def simulate(size: Size, seed: int = 7) -> Truth:
             claims.append(Claim(cid, "growth", sid, definition, labels[definition], Where("sim"), selection=sel,
                                 value=100 * float(v), unit="%", period_from=years[t0], period_to=years[t1], confidence=conf))
             drawn_z[cid] = (v - g) / SIGMA_GROWTH[conf]
+        if bad:  # planted only once its claim exists (a share of the whole market is skipped above)
+            outliers.add(cid)
     # company revenues: fiscal years ending in June or March, some in other currencies
     attributions = []
     n_companies = max(3, n_company // 4)
