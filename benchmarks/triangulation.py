@@ -14,6 +14,10 @@ over markets before their ratio is taken, coverage averaged, and the verdicts' r
 pooled over all markets' claims (the ceilings, each a ranking within one market, are averaged).
 The targets read the summary rows (the worst size), and the timing and memory targets the large
 market. A market whose run fails is reported in its row and left out of its size's summary.
+
+The "ceiling" columns rank each market's claims by their drawn errors (what a judge that knew them
+would do); benchmarks/outlier_ceiling.py adds the best single-claim ranking by them and pools each
+size's markets as the verdicts are pooled. Neither comes near the two outlier targets together.
 """
 
 from __future__ import annotations
