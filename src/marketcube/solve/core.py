@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas, cho_factor, cho_solve  # at import: thread limits reach only loaded BLAS libraries
+from scipy.optimize import brentq
 
 from ._cg import pcg
 
@@ -1087,12 +1088,13 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int
         if excess(0.0) >= 0:
             return 0.0
         lo, hi = 0.0, 1.0
-        while excess(hi) < 0 and hi < 1e3:
+        while excess(hi) < 0:
+            if hi >= 1e3:  # departures a thousand times the claims' sd: no finer answer is meaningful
+                return hi
             lo, hi = hi, 2 * hi
-        while hi - lo > 1e-4:  # a relative sd to 1e-4 is far finer than its sampling error
-            mid = 0.5 * (lo + hi)
-            lo, hi = (mid, hi) if excess(mid) < 0 else (lo, mid)
-        return 0.5 * (lo + hi)
+        # the median of |tau a + e| is continuous and rises with tau; a relative sd to 1e-4 is far
+        # finer than its sampling error
+        return float(brentq(excess, lo, hi, xtol=1e-4))
 
     tau = estimate(narrow, pool, NOISE_DRAWS)
     # the bootstrap resamples crossings, not claims: claims about one crossing (other years, other
