@@ -241,3 +241,54 @@ def test_the_interval_scale_is_the_recent_volatility_and_backtests_span_three_or
     # every long series of the panel is backtested from BACKTEST_WINDOWS origins: one error each at h=1
     r = forecast_detail(PANEL, 2, paths=0, residuals=False)
     assert r.calibration.samples[0] == _engine.BACKTEST_WINDOWS * PANEL["unique_id"].nunique()
+
+
+# a call with enough history for the pooled analogue member: 60 series of 25 years
+LONG_PANEL = frame({f"s{i}": growing(25, 0.01 * (i % 9), level=5 + i, noise=0.05, seed=100 + i) for i in range(60)}, 1990)
+
+
+def test_analogues_join_only_a_call_with_enough_history() -> None:
+    from marketcube.forecast import _engine
+
+    zeros = frame({"zeros": [0.0, 1.0] * 12 + [1.0]}, 1990)
+    r = forecast_detail(pd.concat([LONG_PANEL, zeros]), 3, paths=0, residuals=False)
+    members = {m.unique_id: m.models for m in r.methods}
+    assert all(_engine.ANALOGUES in members[f"s{i}"] for i in range(60))
+    assert _engine.ANALOGUES not in members["zeros"]  # the member works on logs: positive series only
+    assert_valid(r.frame, pd.concat([LONG_PANEL, zeros]), 3)
+    # 40 series of 12 years leave too few windows of 5 + h points at the deepest backtest origin
+    assert all(_engine.ANALOGUES not in m.models for m in forecast_detail(PANEL, 2, paths=0).methods)
+
+
+def test_analogues_of_steady_growth_continue_it() -> None:
+    from marketcube.forecast import _engine
+
+    series = [(10.0 * (i + 1) * 1.05 ** np.arange(20), True) for i in range(40)]
+    final, backtests = _engine._analogues(series, 4)
+    for (y, _), f in zip(series, final):
+        assert f == pytest.approx(y[-1] * 1.05 ** np.arange(1, 5), rel=1e-12)
+    assert len(backtests) == _engine.BACKTEST_WINDOWS
+
+
+def test_analogue_backtests_see_no_later_point_of_any_series() -> None:
+    from marketcube.forecast import _engine
+
+    h = 3
+    ys = [np.asarray(LONG_PANEL.loc[LONG_PANEL["unique_id"] == f"s{i}", "y"], float) for i in range(60)]
+    final, backtests = _engine._analogues([(y, True) for y in ys], h)
+    for j in range(_engine.BACKTEST_WINDOWS):
+        # every series changed after its origin of window j: that window's analogue forecasts stay
+        cut = [max(_engine.MIN_MODEL_POINTS, len(y) - h - j) for y in ys]
+        changed = [np.concatenate([y[:c], y[c:] * 3.0 ** np.arange(1, len(y) - c + 1)]) for y, c in zip(ys, cut)]
+        final2, backtests2 = _engine._analogues([(y, True) for y in changed], h)
+        for a, b in zip(backtests[j], backtests2[j]):
+            np.testing.assert_array_equal(a, b)
+        assert not np.allclose(final[0], final2[0])  # the forecasts from the series' ends do see them
+
+
+def test_forecasts_with_analogues_are_invariant_to_the_unit() -> None:
+    a = forecast(LONG_PANEL, 3)
+    scaled = LONG_PANEL.assign(y=LONG_PANEL["y"] * 1000.0)
+    b = forecast(scaled, 3)
+    cols = COLUMNS[2:]
+    np.testing.assert_allclose(b[cols].to_numpy(), 1000.0 * a[cols].to_numpy(), rtol=1e-7)

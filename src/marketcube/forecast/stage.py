@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from ..cube import Selection
 from ..pack import Market
 from ..solve.evidence import SEED, Triangulation as History
-from ._engine import Forecasts, forecast_detail
+from ._engine import ANALOGUES, Forecasts, forecast_detail
 
 __all__ = ["BaseForecast", "forecast_cube", "hierarchy_selections"]
 
@@ -108,11 +108,14 @@ def forecast_cube(market: Market, history: History) -> BaseForecast:
     paths = point[None] * np.exp(start[:, :, None] + growth[:, :, None] * steps) * model_ratio
     cal = fc.calibration
     empirical = sum(1 for s in cal.source if s == "empirical")
+    pooled = sum(1 for m in fc.methods if ANALOGUES in m.models)
+    analogues = (f", with, for {pooled} series, the futures of the most similar stretches of the others' histories as a "
+                 f"fourth member" if pooled else "")
     method = (
         f"marketcube's forecast engine on the triangulated history ({n_years} years) of all {n} series of the "
         f"hierarchy (the total, every member and every crossing of the dimensions, the {cube.value.shape[1]} leaf "
-        f"cells): the mean of statsforecast's DynamicOptimizedTheta, random walk with drift and Theta on log y, steps "
-        f"damped to the history's fastest year; intervals from backtests inside the history pooled across the series "
+        f"cells): the mean of statsforecast's DynamicOptimizedTheta, random walk with drift and Theta on log y{analogues}, "
+        f"steps damped to the history's fastest year; intervals from backtests inside the history pooled across the series "
         f"(conformal; {empirical} of {h} horizons from their own errors, the rest rescaled by the random-walk-with-drift "
         f"shape); each draw starts from its own {base} level and grows at its own history growth, times one sample "
         f"path of the model"
