@@ -219,3 +219,21 @@ def test_a_forecast_claim_is_read_net_of_its_publishers_history_bias(tmp_path: P
     assert 0 < biased < 0.8 * fresh
     # and judged as its publisher would state the model's value: less far off than from a newcomer
     assert z_fresh < z_biased < 0
+
+
+def test_a_cagr_without_period_is_read_by_one_convention_in_every_stage(tmp_path: Path) -> None:
+    """A CAGR with no stated period is tried under both conventions (base..end, base+1..end of its
+    source's own sizes); the one that fits is the one the evidence table reports and computes its
+    fitted value over, and the one the reconciliation reads a forecast-year CAGR by."""
+    sizes = {2018: 100.0, 2019: 100.0, 2020: 110.0, 2021: 121.0, 2022: 133.1}  # flat, then 10% a year
+    rows = [f"b{y},beta,size,widgets,,,,{y},{v},USD bn,,,,,high,q" for y, v in sizes.items()]
+    rows += ["a1,alpha,size,widgets,,,,2018,100,USD bn,,,,,high,q", "a2,alpha,size,widgets,,,,2022,133.1,USD bn,,,,,high,q",
+             "a3,alpha,growth,widgets,,,,,10,%,,,,,high,q"]  # 2019..2022 at 10%; 2018..2022 would be 7.4%
+    head = CLAIMS_CSV.splitlines()[0]
+    r = run(write_pack(tmp_path / "pack", claims_csv="\n".join([head, *rows]) + "\n"))
+    assert r.history.period_of(r.market, next(c for c in r.market.claims if c.id == "a3")) == (2019, 2022)
+    v = next(v for v in r.verdicts if v.claim_id == "a3")
+    total = dict(zip(r.cube.years, r.cube.series(())[0]))
+    assert v.fitted == pytest.approx((total[2022] / total[2019]) ** (1 / 3) - 1, rel=1e-9)
+    assert v.fitted == pytest.approx(0.10, abs=0.01) and v.verdict == "consistent"
+    assert "2019..2022 (the better fitting of the two conventions in the history)" in v.note

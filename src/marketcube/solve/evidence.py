@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,7 +35,7 @@ import scipy.sparse as sp
 from ..cube import Cube, Selections
 from ..evidence import Evidence
 from ..pack import Market
-from ..validate import claim_key, endpoint_rates
+from ..validate import claim_key, endpoint_rates, growth_period
 from . import core
 from .splits import LeafShares, leaf_share_product, leaf_shares
 
@@ -69,6 +69,8 @@ class EvidenceProblem:
     families: list[str]
     alternatives: dict[int, tuple[int, int]]  # growth statement -> the other convention's (t0, t)
     selections: list[tuple]  # agg row -> selection
+    periods: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # growth statement -> its
+    # whole candidate periods (calendar years, past the history too): the first's, then the alternative's
 
 
 def vintage_factor(market: Market, source: str | None, year: int) -> float:
@@ -92,6 +94,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
     }
     claim_of: list[str] = []
     alternatives: dict[int, tuple[int, int]] = {}
+    periods: dict[int, list[tuple[int, int]]] = {}
 
     def add(claim_id: str, **kw) -> int:
         for k in cols:
@@ -138,16 +141,18 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
             sd = SIGMA_SHARE[c.confidence] * (UNSTATED_YEAR_FACTOR if c.year is None else 1.0)
             add(c.id, kind=core.SHARE, sel=sels.get(sel), parent=sels.get(c.parent), t=yidx[year], value=item.fraction, sd=sd)
         else:
-            periods = _periods(market, c)
-            inside = [(max(a, years[0]), min(b, years[-1])) for a, b in periods]
-            inside = [(a, b) for a, b in inside if b > a]
-            if not inside or item.fraction is None:
+            # each candidate period with its part inside the history (the part the solver sees)
+            candidates = [(p, (max(p[0], years[0]), min(p[1], years[-1]))) for p in _periods(market, c)]
+            candidates = [(p, ins) for p, ins in candidates if ins[1] > ins[0]]
+            if not candidates or item.fraction is None:
                 continue
-            a, b = inside[0]
+            a, b = candidates[0][1]
             sd = SIGMA_GROWTH[c.confidence] * vintage_factor(market, c.source, b)
             i = add(c.id, kind=core.GROWTH, sel=sels.get(sel), t=yidx[b], t0=yidx[a], value=item.fraction, sd=sd)
-            if len(inside) > 1 and inside[1] != inside[0]:
-                alternatives[i] = (yidx[inside[1][0]], yidx[inside[1][1]])
+            periods[i] = [p for p, _ in candidates[:1]]
+            if len(candidates) > 1 and candidates[1][1] != candidates[0][1]:
+                alternatives[i] = (yidx[candidates[1][1][0]], yidx[candidates[1][1][1]])
+                periods[i].append(candidates[1][0])
     floor_claims: dict[int, list[str]] = {}
     share_of = {a.company: a.share for a in market.assumptions.attributions}
     # one value per company and year (the median of its sources: two sources of one company's
@@ -189,7 +194,7 @@ def build(market: Market, evidence: Evidence, shares: tuple[LeafShares, ...]) ->
         n_ratios=len(definitions), ratio_prior_mean=mean, ratio_prior_sd=sdv, n_families=len(families),
         interaction=interaction, interaction_sd=INTERACTION_SD,
     )
-    return EvidenceProblem(problem, years, claim_of, floor_claims, definitions, families, alternatives, sels.rows)
+    return EvidenceProblem(problem, years, claim_of, floor_claims, definitions, families, alternatives, sels.rows, periods)
 
 
 def _estimate_interaction(ep: EvidenceProblem, sol: core.Solution) -> str:
@@ -230,7 +235,7 @@ class Triangulation:
     cube: Cube
     z: dict[str, float]  # claim id -> standardised residual (size, share, growth)
     used: tuple[str, ...]
-    conventions: dict[str, str]
+    conventions: dict[str, str]  # growth claim id -> the period the solver used, and why that one
     ratios: dict[str, float]  # definition -> estimated value under it / value under the target
     ratio_log_sd: dict[str, float]  # definition -> sd of the log ratio (its prior's: a conservative bound)
     ratio_stated: dict[str, float | None]  # definition -> the ratio the pack states, if any
@@ -241,6 +246,13 @@ class Triangulation:
     method: str
     _problem: EvidenceProblem | None = None
     _solution: core.Solution | None = None
+    periods: dict[str, tuple[int, int]] = field(default_factory=dict)  # growth claim id -> its whole period
+    # as the solver read it (the stated one, or the better fitting of the two conventions)
+
+    def period_of(self, market: Market, claim) -> tuple[int, int] | None:
+        """A growth claim's period as the triangulation read it, else as stated or by the
+        base..end convention (claims the triangulation did not use): one reading for every stage."""
+        return self.periods.get(claim.id) or growth_period(market, claim)
 
     @property
     def family_log_bias(self) -> dict[str, float]:
@@ -277,10 +289,19 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
     sol_draws = core.solve(ep.problem, n_draws=n_draws, seed=SEED, start=sol,
                            passes=3 if ep.problem.interaction_sd == before else core.PASSES)
     s = ep.problem.statements
+    periods: dict[str, tuple[int, int]] = {}
+    claims = {c.id: c for c in market.claims}
     for i, cid in enumerate(ep.claim_of):
         if s.kind[i] == core.GROWTH:
-            how = "stated" if i not in ep.alternatives else "the better fitting of the two conventions"
-            conventions[cid] = f"{ep.years[s.t0[i]]}..{ep.years[s.t[i]]} ({how})"
+            chosen = int(i in ep.alternatives and (s.t0[i], s.t[i]) == ep.alternatives[i])
+            periods[cid] = a, b = ep.periods[i][chosen]
+            if claims[cid].period_from is not None and claims[cid].period_to is not None:
+                how = "stated"
+            elif i in ep.alternatives:
+                how = "the better fitting of the two conventions in the history"
+            else:  # base+1..end left no part in the history (or none to tell the two apart)
+                how = "base..end from the source's own sizes"
+            conventions[cid] = f"{a}..{b} ({how})"
     x = sol_draws.x
     cube = Cube(market.dimensions, ep.years, x, sol_draws.draws, {y: "modelled" for y in ep.years})
     cube.evidenced = _evidenced(ep, sol_draws.weight)
@@ -310,7 +331,7 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
     return Triangulation(
         ep.years, total, cube, z, used, conventions, ratios, ratio_log_sd, ratio_stated, claims_per_ratio,
         sol_draws.dispersion, {name: sol_draws.kind_dispersion[k] for k, name in KIND_NAMES.items()},
-        floors, method, ep, sol_draws,
+        floors, method, ep, sol_draws, periods,
     )
 
 

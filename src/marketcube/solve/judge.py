@@ -20,7 +20,6 @@ import numpy as np
 from ..cube import Cube
 from ..evidence import Evidence, Item
 from ..pack import Market
-from ..validate import growth_period
 from .core import CONSISTENT, TENSION
 from .evidence import SIGMA_GROWTH, SIGMA_LOG, SIGMA_SHARE, Triangulation, family_of
 
@@ -51,9 +50,9 @@ def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation
     used = set(history.used) | set(used_later)
     out = []
     for item in evidence.items:
-        v = _judge_one(market, item, cube, ratios, item.claim.id in used, history.conventions, history.family_log_bias)
+        v = _judge_one(market, item, cube, ratios, item.claim.id in used, history)
         z = history.z.get(item.claim.id)
-        if _runs_past_history(market, item):
+        if _runs_past_history(market, item, history):
             # the triangulation saw only the part of the period inside the history; the verdict is on
             # the whole stated period, the same one the fitted value is over
             z = None
@@ -70,7 +69,7 @@ def _no(item: Item, used: bool, note: str) -> Verdict:
     return Verdict(item.claim.id, used, None, None, None, "not judged", note)
 
 
-def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions, bias: dict[str, float]) -> Verdict:
+def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, history: Triangulation) -> Verdict:
     c = item.claim
     if c.kind == "structure":
         return _no(item, used, "a claim about structure (see the findings)")
@@ -91,7 +90,8 @@ def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions, 
             return _no(item, used, f"{c.year} is outside the model's years")
         assert item.value_usd_bn is not None
         # as the claim's publisher would state it: its definition's ratio, its family's bias
-        fitted = by_year[c.year] * ratio * np.exp(bias.get(family_of(market, c.source), 0.0) if c.source else 0.0)
+        bias = history.family_log_bias.get(family_of(market, c.source), 0.0) if c.source else 0.0
+        fitted = by_year[c.year] * ratio * np.exp(bias)
         if fitted <= 0:
             return _no(item, used, "the model has no value in this selection (an assumed share of 0)")
         sd = float(np.hypot(SIGMA_LOG[c.confidence], ratio_sd))
@@ -111,7 +111,7 @@ def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions, 
         z = float((fitted - item.fraction) / sd)
         note = "year not stated: compared with the base year" if c.year is None else ""
         return Verdict(c.id, used, item.fraction, fitted, z, verdict_of(z), note)
-    period = growth_period(market, c)
+    period = history.period_of(market, c)
     if period is None:
         return _no(item, used, "the CAGR's period is not stated and the source gives no endpoints")
     t1, t2 = period
@@ -122,17 +122,16 @@ def _judge_one(market, item: Item, cube: Cube, ratios, used: bool, conventions, 
     fitted = (by_year[t2] / by_year[t1]) ** (1 / (t2 - t1)) - 1
     assert item.fraction is not None
     z = float((fitted - item.fraction) / SIGMA_GROWTH[c.confidence])
+    note = history.conventions.get(c.id) or f"{t1}..{t2}"
     if t2 > market.years.base_year:
-        note = f"{t1}..{t2}, over the model's history and forecast"
-    else:
-        note = conventions.get(c.id) or f"{t1}..{t2}"
+        note += ", over the model's history and forecast"
     return Verdict(c.id, used, item.fraction, fitted, z, verdict_of(z), f"period {note}")
 
 
-def _runs_past_history(market: Market, item: Item) -> bool:
+def _runs_past_history(market: Market, item: Item, history: Triangulation) -> bool:
     if item.claim.kind != "growth" or item.problem:
         return False
-    period = growth_period(market, item.claim)
+    period = history.period_of(market, item.claim)
     return period is not None and period[1] > market.years.base_year
 
 

@@ -49,7 +49,6 @@ from ..cube import Cube
 from ..evidence import Evidence
 from ..forecast.stage import BaseForecast
 from ..pack import Market
-from ..validate import growth_period
 from . import project
 from .core import CAUCHY, FAMILY_SD
 from .evidence import SEED, SIGMA_GROWTH, SIGMA_LOG, Triangulation, family_of, vintage_factor
@@ -107,7 +106,7 @@ def _claims(market: Market, evidence: Evidence, history: Triangulation, base: Ba
             own = SIGMA_LOG[c.confidence] * vintage_factor(market, c.source, item.year)
             out.append(project.Claim(c.id, ((leaves, item.year - T - 1, 1.0),), value, value * own, shared))
         elif c.kind == "growth" and item.fraction is not None:
-            period = growth_period(market, c)
+            period = history.period_of(market, c)  # the convention the history read it by
             if not period or period[1] <= T or period[1] > T + len(base.years) or period[0] >= period[1]:
                 continue
             t1, t2 = period
