@@ -260,14 +260,39 @@ def test_analogues_join_only_a_call_with_enough_history() -> None:
     assert all(_engine.ANALOGUES not in m.models for m in forecast_detail(PANEL, 2, paths=0).methods)
 
 
-def test_analogues_of_steady_growth_continue_it() -> None:
+def test_analogues_follow_the_series_that_looked_alike() -> None:
     from marketcube.forecast import _engine
 
-    series = [(10.0 * (i + 1) * 1.05 ** np.arange(20), True) for i in range(40)]
-    final, backtests = _engine._analogues(series, 4)
-    for (y, _), f in zip(series, final):
-        assert f == pytest.approx(y[-1] * 1.05 ** np.arange(1, 5), rel=1e-12)
+    # two kinds of history: growing 10% a year and shrinking 5% a year; each series' analogues are
+    # the windows of its own kind, and their futures continue its path
+    up = [(10.0 * (i + 1) * 1.10 ** np.arange(20), True) for i in range(20)]
+    down = [(10.0 * (i + 1) * 0.95 ** np.arange(20), True) for i in range(20)]
+    final, backtests = _engine._analogues(up + down, 3)
+    for (y, _), f in zip(up + down, final):
+        rate = 1.10 if y[-1] > y[0] else 0.95
+        assert f == pytest.approx(y[-1] * rate ** np.arange(1, 4), rel=1e-9)
     assert len(backtests) == _engine.BACKTEST_WINDOWS
+
+
+def test_each_backtest_window_takes_its_own_analogue_forecast() -> None:
+    from marketcube.forecast import _engine
+
+    y = 100 * 1.05 ** np.arange(20.0)
+    models = _engine._models()
+    plain = _engine._backtest_errors([(y, True)], 2, True, models, None)
+    # window 1 (origin 17: one point before window 0's) alone gets a flat analogue forecast, which
+    # pulls its mean below the steady 5% (the damping keeps any step within 5% either way)
+    flat = [[None], [np.full(2, y[16])], [None]]
+    errors = _engine._backtest_errors([(y, True)], 2, True, models, flat)
+    moved = [abs(a - b) > 0.1 for a, b in zip(errors[0], plain[0])]  # origins 16, 17, 18
+    assert moved == [False, True, False]
+    # and the calibration of a call is made from the analogue forecasts of its backtest windows
+    r = forecast_detail(LONG_PANEL, 3, paths=0, residuals=False)
+    series = [(np.asarray(LONG_PANEL.loc[LONG_PANEL["unique_id"] == u, "y"], float), True) for u in r.series]
+    errors = _engine._backtest_errors(series, 3, True, models, _engine._analogues(series, 3)[1])
+    n_ref = float(np.median([len(v) for v, _ in series]))
+    expected = _engine._calibrate(errors, r.calibration.probs, n_ref)
+    np.testing.assert_array_equal(expected.quantiles, r.calibration.quantiles)
 
 
 def test_analogue_backtests_see_no_later_point_of_any_series() -> None:
@@ -286,9 +311,12 @@ def test_analogue_backtests_see_no_later_point_of_any_series() -> None:
         assert not np.allclose(final[0], final2[0])  # the forecasts from the series' ends do see them
 
 
-def test_forecasts_with_analogues_are_invariant_to_the_unit() -> None:
-    a = forecast(LONG_PANEL, 3)
-    scaled = LONG_PANEL.assign(y=LONG_PANEL["y"] * 1000.0)
-    b = forecast(scaled, 3)
+@pytest.mark.parametrize("whole", [False, True])
+def test_forecasts_with_analogues_are_invariant_to_the_unit(whole: bool) -> None:
+    # whole numbers with flat stretches (as in the competitions' data) put many windows at equal
+    # distances: they must rank the same in any unit
+    df = LONG_PANEL.assign(y=np.round(LONG_PANEL["y"] / 5.0)) if whole else LONG_PANEL
+    a = forecast(df, 3)
+    b = forecast(df.assign(y=df["y"] * 1000.0), 3)
     cols = COLUMNS[2:]
-    np.testing.assert_allclose(b[cols].to_numpy(), 1000.0 * a[cols].to_numpy(), rtol=1e-7)
+    np.testing.assert_allclose(b[cols].to_numpy(), 1000.0 * a[cols].to_numpy(), rtol=1e-9)

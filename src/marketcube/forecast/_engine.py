@@ -83,6 +83,7 @@ ANALOGUES = "Analogues(log)"  # the fourth member, pooled across the call's seri
 ANALOGUE_POINTS = 5  # log values a series' recent history is matched on
 ANALOGUE_NEIGHBOURS = 50  # windows whose futures are combined (their median)
 ANALOGUE_MIN_WINDOWS = 200  # windows a call needs at every backtest origin for the member to take part
+MATCH_CELLS = 4_000_000  # query-window distances computed at once (32 MB, and as much for their order)
 
 
 @dataclass(frozen=True)
@@ -325,15 +326,22 @@ def _pool(series: list[np.ndarray], h: int) -> tuple[np.ndarray, np.ndarray]:
         return np.empty((0, ANALOGUE_POINTS)), np.empty((0, h))
     w = np.concatenate(blocks)
     last = w[:, ANALOGUE_POINTS - 1 : ANALOGUE_POINTS]
-    return w[:, :ANALOGUE_POINTS] - last, w[:, ANALOGUE_POINTS:] - last
+    return _relative(w[:, :ANALOGUE_POINTS] - last), w[:, ANALOGUE_POINTS:] - last
 
 
-def _match(inputs: np.ndarray, futures: np.ndarray, recent: np.ndarray, chunk: int = 256) -> np.ndarray:
+def _relative(x: np.ndarray) -> np.ndarray:
+    """Log values relative to a last point, rounded to 1e-12: in any unit of y the same numbers, so
+    that windows at equal distances (flat stretches of whole numbers tie often) rank the same."""
+    return np.round(x, 12)
+
+
+def _match(inputs: np.ndarray, futures: np.ndarray, recent: np.ndarray) -> np.ndarray:
     """For each row of ``recent`` (queries x ANALOGUE_POINTS, log relative to their last point), the
     median future of its ``ANALOGUE_NEIGHBOURS`` nearest inputs (Euclidean): (queries, h) log changes."""
     k = min(ANALOGUE_NEIGHBOURS, len(inputs))
     norms = np.einsum("ij,ij->i", inputs, inputs)
     out = np.empty((len(recent), futures.shape[1]))
+    chunk = max(1, int(MATCH_CELLS // len(inputs)))  # queries x windows distances held at once
     for a in range(0, len(recent), chunk):
         d = norms[None, :] - 2.0 * recent[a : a + chunk] @ inputs.T  # + |q|^2, the same for a query's every window
         idx = np.argpartition(d, k - 1, axis=1)[:, :k]
@@ -364,7 +372,7 @@ def _analogues(series: list[tuple[np.ndarray, bool]], h: int) -> tuple[list, lis
         found: list[np.ndarray | None] = [None] * len(series)
         if ask:
             logs = [np.log(series[i][0][: cut[i]]) for i in ask]
-            recent = np.array([v[-ANALOGUE_POINTS:] - v[-1] for v in logs])
+            recent = _relative(np.array([v[-ANALOGUE_POINTS:] - v[-1] for v in logs]))
             for i, v, g in zip(ask, logs, _match(inputs, futures, recent)):
                 found[i] = np.exp(v[-1] + g)
         out.append(found)

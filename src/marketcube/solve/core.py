@@ -1092,8 +1092,9 @@ def interaction_scale(p: Problem, sol: Solution, *, n_boot: int = 100, seed: int
             if hi >= 1e3:  # departures a thousand times the claims' sd: no finer answer is meaningful
                 return hi
             lo, hi = hi, 2 * hi
-        # the median of |tau a + e| is continuous and rises with tau; a relative sd to 1e-4 is far
-        # finer than its sampling error
+        # the median of |tau a + e| is continuous in tau (not always monotone: where it crosses the
+        # target more than once, any crossing in the bracket is as good an estimate as another); a
+        # relative sd to 1e-4 is far finer than its sampling error
         return float(brentq(excess, lo, hi, xtol=1e-4))
 
     tau = estimate(narrow, pool, NOISE_DRAWS)
