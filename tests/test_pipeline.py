@@ -237,3 +237,24 @@ def test_a_cagr_without_period_is_read_by_one_convention_in_every_stage(tmp_path
     assert v.fitted == pytest.approx((total[2022] / total[2019]) ** (1 / 3) - 1, rel=1e-9)
     assert v.fitted == pytest.approx(0.10, abs=0.01) and v.verdict == "consistent"
     assert "2019..2022 (the better fitting of the two conventions in the history)" in v.note
+
+
+def test_a_forecast_year_cagr_is_reconciled_by_the_convention_the_history_chose(tmp_path: Path) -> None:
+    """A CAGR from a source whose sizes run from 2019 into the forecast (2026), period unstated: the
+    history tells 2019..2026 (6.6% a year to 2022) from 2020..2026 (10%), and the reconciliation
+    anchors the claim at the start year the history chose."""
+    from marketcube.solve.reconcile import _claims
+
+    sizes = {2018: 100.0, 2019: 100.0, 2020: 100.0, 2021: 110.0, 2022: 121.0}
+    rows = [f"b{y},beta,size,widgets,,,,{y},{v},USD bn,,,,,high,q" for y, v in sizes.items()]
+    rows += ["a1,alpha,size,widgets,,,,2019,100,USD bn,,,,,high,q", "a2,alpha,size,widgets,,,,2026,177.2,USD bn,,,,,low,q",
+             "a3,alpha,growth,widgets,,,,,10,%,,,,,high,q"]
+    head = CLAIMS_CSV.splitlines()[0]
+    r = run(write_pack(tmp_path / "pack", claims_csv="\n".join([head, *rows]) + "\n"))
+    a3 = next(c for c in r.market.claims if c.id == "a3")
+    assert r.history.period_of(r.market, a3) == (2020, 2026)
+    claims, _ = _claims(r.market, r.evidence, r.history, r.base_forecast)
+    claim = next(c for c in claims if c.id == "a3")
+    start = r.history.total_usd_bn[r.history.years.index(2020)]
+    assert claim.value == pytest.approx(start * 1.10**6, rel=1e-12)
+    assert "2020..2026 (the better fitting" in next(v for v in r.verdicts if v.claim_id == "a3").note

@@ -15,7 +15,7 @@ GEO-M49-DIFFERS            info      a country's region differs from the UN M49 
 SHARE-OVER-100             warning   shares of one parent sum past 100%
 SHARE-MIXED-LEVELS         warning   shares of one parent mix a member and its own part
 SHARE-TWO-VALUES           warning   one source gives one member two shares of one parent
-CAGR-ENDPOINTS             warning   a CAGR its own endpoints contradict under both conventions
+CAGR-ENDPOINTS             warning   a CAGR its own endpoints contradict (under both conventions when the start is not stated)
 CAGR-CONFLICT              warning   CAGRs for one definition and overlapping periods disagree
 CAGR-PERIOD-UNKNOWN        info      a CAGR whose period cannot be placed (not used)
 YEAR-TWO-LABELS            warning   one source gives one value under two different years
@@ -278,7 +278,7 @@ def endpoint_rates(market: Market, g: Claim) -> list[tuple[int, int, float, Clai
 
     Every stated year (start, end or both) must be sized by the source; an unstated end is the
     source's earliest or latest size. The two conventions count the periods from base..end and from
-    base+1..end.
+    base+1..end; with a stated start year, only base..end (a stated year is never replaced).
     """
     sizes = _sizes_of(market, g)
     if len(sizes) < 2:
@@ -294,7 +294,7 @@ def endpoint_rates(market: Market, g: Claim) -> list[tuple[int, int, float, Clai
     assert vb.value and ve.value
     ratio = ve.value * (1e3 if ve.unit.endswith("bn") else 1) / (vb.value * (1e3 if vb.unit.endswith("bn") else 1))
     out = [(b, e, ratio ** (1 / (e - b)) - 1, vb, ve)]
-    if e - b > 1:
+    if e - b > 1 and g.period_from is None:  # a stated start year is never replaced
         out.append((b + 1, e, ratio ** (1 / (e - b - 1)) - 1, vb, ve))
     return out
 

@@ -299,9 +299,19 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
                 how = "stated"
             elif i in ep.alternatives:
                 how = "the better fitting of the two conventions in the history"
+            elif claims[cid].period_from is not None:  # a stated start is never replaced
+                how = "start as stated, end from the source's own sizes"
             else:  # base+1..end left no part in the history (or none to tell the two apart)
                 how = "base..end from the source's own sizes"
             conventions[cid] = f"{a}..{b} ({how})"
+    # a claim entered twice was solved once: its twins are read by the same period
+    twins: dict[tuple, list[str]] = {}
+    for c in market.claims:
+        twins.setdefault(claim_key(c), []).append(c.id)
+    for cid in list(periods):
+        for other in twins[claim_key(claims[cid])]:
+            periods.setdefault(other, periods[cid])
+            conventions.setdefault(other, conventions[cid])
     x = sol_draws.x
     cube = Cube(market.dimensions, ep.years, x, sol_draws.draws, {y: "modelled" for y in ep.years})
     cube.evidenced = _evidenced(ep, sol_draws.weight)

@@ -54,7 +54,8 @@ def judge(market: Market, evidence: Evidence, cube: Cube, history: Triangulation
         z = history.z.get(item.claim.id)
         if _runs_past_history(market, item, history):
             # the triangulation saw only the part of the period inside the history; the verdict is on
-            # the whole stated period, the same one the fitted value is over
+            # the whole period (as stated, or by the convention the history chose), the one the
+            # fitted value is over
             z = None
         disp = history.kind_dispersion.get(item.claim.kind, history.dispersion)
         if z is not None and v.z is not None:
