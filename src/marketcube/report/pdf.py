@@ -9,6 +9,7 @@ same rules as HTML and Markdown, before typst sees them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -44,7 +45,9 @@ def _table(t: dict[str, Any]) -> dict[str, Any]:
     widths = []
     for i, col in enumerate(cols):
         longest = max([len(r["cells"][i]["t"]) + (1 if r["cells"][i]["m"] else 0) for r in rows] + [1])
-        word = max(len(w) for w in (column_label(col, t["title"]).split() or [""])) + 1  # a header wraps between words
+        # a header wraps between words; its words are bold (wider than the cells' characters) and the
+        # cell's inset takes about two characters
+        word = math.ceil(1.15 * max(len(w) for w in (column_label(col, t["title"]).split() or [""]))) + 2
         if col["kind"] == "text" and longest > SHORT_TEXT:
             widths.append(f"{max(min(longest, LONG_TEXT), word)}")  # a weight for its share of the free width
         else:

@@ -520,9 +520,9 @@ def _scenarios(b: _Builder) -> list[dict]:
 
 def _audit(b: _Builder, document: dict[str, Any]) -> list[dict]:
     t = _Table("claims", "Every claim, judged", [
-        _col("claim", "Claim", "text"), _col("kind", "Kind", "text"), _col("source", "Source", "text"),
-        _col("says", "Says", "text"), _col("claimed", "Claimed, after FX", "number"),
-        _col("fitted", "Model, same terms", "number"), _col("z", "z", "z"), _col("verdict", "Verdict", "text"),
+        _col("claim", "Claim", "text"), _col("verdict", "Verdict", "text"), _col("kind", "Kind", "text"),
+        _col("source", "Source", "text"), _col("says", "Says", "text"), _col("claimed", "Claimed", "number"),
+        _col("fitted", "Model", "number"), _col("z", "z", "z"), _col("how", "How judged", "text"),
         _col("quote", "Quote", "text"),
     ])
     for c in document["claims"]:
@@ -532,11 +532,10 @@ def _audit(b: _Builder, document: dict[str, Any]) -> list[dict]:
             str(c["year"]) if c["year"] else "",
             f"{c['period'][0] or '?'}–{c['period'][1] or '?'}" if (c["period"][0] or c["period"][1]) else "",
         ] if x)
-        t.row([c["id"], c["kind"], f"{c['publisher'] or '(no source)'}" + (f" ({c['vintage']})" if c["vintage"] else ""),
+        t.row([c["id"], c["verdict"], c["kind"], f"{c['publisher'] or '(no source)'}" + (f" ({c['vintage']})" if c["vintage"] else ""),
                says, _num(c["claimed"], "sourced" if c["kind"] in ("share", "growth") or c["unit"] == "USD bn" else "derived",
                           ref=c["id"], k=k),
-               _num(c["fitted"], "modelled", k=k), _num(c["residual_z"], "modelled"),
-               c["verdict"] + (f": {c['verdict_note']}" if c["verdict_note"] else ""), c["quote"]])
+               _num(c["fitted"], "modelled", k=k), _num(c["residual_z"], "modelled"), c["verdict_note"] or "", c["quote"]])
     spread = sorted(v for v in document["dispersion"].values() if v)
     t.note = ("Claimed: the claim's number after FX conversion, in its own terms (USD bn under the claim's own definition, "
               "or a share or growth rate). Model: the model's value in the same terms (a related definition's size through "
