@@ -103,7 +103,27 @@ def test_cmo_report_fits_a_phone_and_a_wide_screen(browser, cmo_html: Path, widt
     # every chart has a text alternative
     labels = p.page.eval_on_selector_all(".chart", "cs => cs.map(c => c.getAttribute('aria-label') || '')")
     assert labels and all(len(x) > 40 for x in labels)
+    # no chart prints a word over another or runs two together (within 1 px), at either width
+    clashes = p.page.evaluate(OVERLAPPING_TEXT)
+    assert clashes == [], clashes
     p.page.close()
+
+
+# pairs of visible <text> elements of one chart whose boxes come within 1 px of each other
+OVERLAPPING_TEXT = """() => {
+  const out = [];
+  document.querySelectorAll('.chart svg').forEach(svg => {
+    const boxes = Array.from(svg.querySelectorAll('text'))
+      .filter(t => t.textContent.trim() && Number(getComputedStyle(t).opacity) > 0)
+      .map(t => [t.textContent, t.getBoundingClientRect()]).filter(([, r]) => r.width > 0);
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const [a, r] = boxes[i], [b, q] = boxes[j];
+      if (r.left < q.right + 1 && q.left < r.right + 1 && r.top < q.bottom - 1 && q.top < r.bottom - 1)
+        out.push(svg.closest('.chart').id + ': ' + a + ' / ' + b);
+    }
+  });
+  return out;
+}"""
 
 
 def test_chart_tooltip_appears_on_hover(browser, cmo_html: Path) -> None:

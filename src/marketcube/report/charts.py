@@ -16,6 +16,7 @@ __all__ = ["vega_lite", "svgs", "javascript_bundle", "warm_up"]
 
 WIDTH = 560
 HEIGHT = 260
+NAMES_MIN_WIDTH = 0.85  # a scatter's point names show at this share of the width they were placed for, or more
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.4.1.json"  # the version vl-convert and its bundle draw
 LABELLED_POINTS = 8
 MIN_CAGR_SPAN = 0.04  # a growth axis spans at least 4 points: 6.5% against 6.8% must not look like a gulf
@@ -95,8 +96,12 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -
             {"mark": {"type": "circle", "size": 70, "color": PALETTE[0]}, "encoding": {
                 "x": x, "y": y, "tooltip": [_tip("member", "Member", "nominal"), _tip("size", "USD bn", fmt=",.2f"),
                                            _tip("cagr", "CAGR", fmt=".2%")]}},
+            # the names are placed for ``width``: a page much narrower than that (a phone) would bring
+            # them together again, so there they are left to the tooltips and the chart's text
             {"data": {"values": named}, "mark": {"type": "text", "align": "left", "dx": 6, "fontSize": 9, "color": "#333"},
-             "encoding": {"x": x, "y": {**y, "field": "label_y"}, "text": {"field": "member", "type": "nominal"}}},
+             "encoding": {"x": x, "y": {**y, "field": "label_y"}, "text": {"field": "member", "type": "nominal"},
+                          "opacity": {"condition": {"test": f"width < {round(NAMES_MIN_WIDTH * width)}", "value": 0},
+                                      "value": 1}}},
         ]}
     elif kind == "bars":
         body = {"mark": {"type": "bar", "color": PALETTE[0]}, "encoding": {
@@ -116,7 +121,9 @@ def vega_lite(chart: dict[str, Any], width: int = WIDTH, height: int = HEIGHT) -
         raise ValueError(f"unknown chart kind {kind!r}")
     # no title inside the chart: the renderers caption it (a title wider than a phone would widen the chart)
     return {"$schema": SCHEMA, "description": chart["alt"], "data": data, "width": width, "height": height, **body,
-            "config": {"font": "Helvetica, Arial, sans-serif", "view": {"stroke": None}}}
+            # axis labels closer than 4 px count as overlapping, so that a narrow chart (a phone) drops
+            # some rather than running them together
+            "config": {"font": "Helvetica, Arial, sans-serif", "view": {"stroke": None}, "axis": {"labelSeparation": 4}}}
 
 
 def _span(values: list[float | None], least: float) -> dict[str, list[float]]:
