@@ -261,3 +261,24 @@ def test_point_labels_skip_points_a_log_axis_cannot_place() -> None:
             {"member": "Big", "size": 10.0, "cagr": 0.07}, {"member": "Small", "size": 1.0, "cagr": 0.06}]
     spec = vega_lite({"kind": "growth_size", "alt": "x" * 50, "title": "t", "data": data})
     assert [p["member"] for p in spec["layer"][1]["data"]["values"]] == ["Big", "Small"]
+
+
+def test_the_size_table_names_the_years_no_claim_about_the_whole_market_speaks_to(report) -> None:
+    result, doc = report
+    counts = result.history.total_size_claims
+    bare = [y for y, n in counts.items() if n == 0]
+    note = doc["tables"]["size"]["note"]
+    if result.market.id == "widgets":  # whole-market sizes in 2018, 2020 and 2022 only
+        assert counts == {2018: 1, 2019: 0, 2020: 1, 2021: 0, 2022: 1}
+        assert "No claim about the whole market's size in 2019 and 2021 kept more than half its weight" in note
+    else:  # CMO: none before 2020 but the contradicted Thermo Fisher CDMO figure of 2017
+        assert bare == [2017, 2018, 2019]
+        assert "in 2017–2019 kept" in note
+
+
+def test_year_runs_read_as_spans() -> None:
+    from marketcube.report.sections import _year_runs
+
+    assert _year_runs([2019]) == "2019"
+    assert _year_runs([2019, 2017, 2018]) == "2017–2019"
+    assert _year_runs([2017, 2018, 2021, 2023, 2024]) == "2017–2018, 2021 and 2023–2024"

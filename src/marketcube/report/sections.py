@@ -204,6 +204,11 @@ def _size(b: _Builder) -> list[dict]:
     t.cagrs = [{"column": "yoy", "value": "value", "consecutive": True}]
     t.note = ("Ranges are quantiles of the model's joint draws: for history years, the triangulation's uncertainty; "
               "for forecast years, the reconciled forecast paths. Growth is year on year.")
+    bare = [y for y, n in b.run.history.total_size_claims.items() if n == 0]
+    if bare:
+        t.note += (f" No claim about the whole market's size in {_year_runs(bare)} kept more than half its weight in "
+                   "the triangulation: those years rest on the evidence about other years and about segments, and on the "
+                   "smooth-growth prior, hence their wider ranges.")
     data = [{"year": y, "kind": "history" if y <= b.base else "forecast", "value": total.at(y).value,
              "lo80": total.at(y).lo80, "hi80": total.at(y).hi80, "lo95": total.at(y).lo95, "hi95": total.at(y).hi95}
             for y in b.years]
@@ -224,6 +229,18 @@ def _size(b: _Builder) -> list[dict]:
         {"type": "chart", "id": "total"},
         {"type": "table", "id": b.table(t)},
     ]
+
+
+def _year_runs(years: list[int]) -> str:
+    """2017, 2018, 2019, 2022 -> "2017–2019 and 2022"."""
+    runs: list[list[int]] = []
+    for y in sorted(years):
+        if runs and y == runs[-1][-1] + 1:
+            runs[-1].append(y)
+        else:
+            runs.append([y])
+    parts = [f"{r[0]}–{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _level_name(dim, top: bool) -> str:

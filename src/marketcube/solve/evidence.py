@@ -248,6 +248,8 @@ class Triangulation:
     _solution: core.Solution | None = None
     periods: dict[str, tuple[int, int]] = field(default_factory=dict)  # growth claim id -> its whole period
     # as the solver read it (the stated one, or the better fitting of the two conventions)
+    total_size_claims: dict[int, int] = field(default_factory=dict)  # year -> claims about the whole
+    # market's size (any definition) the robust fit kept at more than half their weight
 
     def period_of(self, market: Market, claim) -> tuple[int, int] | None:
         """A growth claim's period as the triangulation read it, else as stated or by the
@@ -313,6 +315,11 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
             periods.setdefault(other, periods[cid])
             conventions.setdefault(other, conventions[cid])
     x = sol_draws.x
+    whole = {i for i, sel in enumerate(ep.selections) if sel == ()}
+    total_size_claims = dict.fromkeys(ep.years, 0)
+    for i in np.flatnonzero((s.kind == core.SIZE) & ~s.prior & (sol_draws.weight > 0.5)):
+        if s.sel[i] in whole:
+            total_size_claims[ep.years[s.t[i]]] += 1
     cube = Cube(market.dimensions, ep.years, x, sol_draws.draws, {y: "modelled" for y in ep.years})
     cube.evidenced = _evidenced(ep, sol_draws.weight)
     z = {cid: float(sol_draws.z[i]) for i, cid in enumerate(ep.claim_of) if cid}
@@ -341,7 +348,7 @@ def triangulate(market: Market, evidence: Evidence, *, n_draws: int = N_DRAWS) -
     return Triangulation(
         ep.years, total, cube, z, used, conventions, ratios, ratio_log_sd, ratio_stated, claims_per_ratio,
         sol_draws.dispersion, {name: sol_draws.kind_dispersion[k] for k, name in KIND_NAMES.items()},
-        floors, method, ep, sol_draws, periods,
+        floors, method, ep, sol_draws, periods, total_size_claims,
     )
 
 
