@@ -362,7 +362,7 @@ def _analogues(series: list[tuple[np.ndarray, bool]], h: int) -> tuple[list, lis
     ``ANALOGUE_MIN_WINDOWS`` windows (a call of many long series: the competitions' data, not a
     market's ten-year history), so that backtests and forecasts use the same members. None then."""
     cuts = [[len(y) for y, _ in series]]
-    cuts += [[max(MIN_MODEL_POINTS, len(y) - h - j) for y, _ in series] for j in range(BACKTEST_WINDOWS)]
+    cuts += [[_origin(len(y), h, j) for y, _ in series] for j in range(BACKTEST_WINDOWS)]
     pools = [_pool([y[:c] for (y, pos), c in zip(series, cut) if pos], h) for cut in cuts]
     if min(len(inputs) for inputs, _ in pools) < ANALOGUE_MIN_WINDOWS:
         return None
@@ -383,13 +383,18 @@ def _analogues(series: list[tuple[np.ndarray, bool]], h: int) -> tuple[list, lis
 # conformal calibration
 
 
+def _origin(n: int, h: int, j: int) -> int:
+    """Backtest window j's origin in a series of n points (the points before it are the training
+    part): h + j points before the end (j = 0 the latest), none before ``MIN_MODEL_POINTS``."""
+    return max(MIN_MODEL_POINTS, n - h - j)
+
+
 def _origins(n: int, h: int) -> dict[int, int]:
-    """A series' backtest origins (points before them are the training part), each with the first
-    window j (0 = the latest) that reaches it: up to ``BACKTEST_WINDOWS`` origins ending h, h+1, ...
-    points before the series' end, none before ``MIN_MODEL_POINTS``."""
+    """A series' distinct backtest origins before its end, each with the first window j that
+    reaches it (up to ``BACKTEST_WINDOWS``)."""
     out: dict[int, int] = {}
     for j in range(BACKTEST_WINDOWS):
-        o = max(MIN_MODEL_POINTS, n - h - j)
+        o = _origin(n, h, j)
         if o < n:
             out.setdefault(o, j)
     return out
@@ -507,9 +512,9 @@ def forecast_detail(
     probs = _probs(levels)
 
     long = [(uid, y, bool((y > 0).all())) for uid, (_, y) in data.items() if len(y) >= MIN_MODEL_POINTS]
-    member = _analogues([(y, pos) for _, y, pos in long], h)
-    errors = _backtest_errors([(y, pos) for _, y, pos in long], h, nonnegative, models,
-                              member[1] if member is not None else None)
+    series = [(y, pos) for _, y, pos in long]
+    member = _analogues(series, h)
+    errors = _backtest_errors(series, h, nonnegative, models, member[1] if member is not None else None)
     analogue_of = {uid: f for (uid, _, _), f in zip(long, member[0])} if member is not None else {}
     n_ref = float(np.median([len(y) for _, y, _ in long])) if long else 10.0
     cal = _calibrate(errors, probs, n_ref)
