@@ -109,8 +109,8 @@ def forecast_cube(market: Market, history: History) -> BaseForecast:
     cal = fc.calibration
     empirical = sum(1 for s in cal.source if s == "empirical")
     pooled = sum(1 for m in fc.methods if ANALOGUES in m.models)
-    analogues = (f", with, for {pooled} series, the futures of the most similar stretches of the series' histories (its own earlier years included) as a "
-                 f"fourth member" if pooled else "")
+    analogues = (f", with, for {pooled} series, the futures of the most similar stretches of the series' histories "
+                 f"(its own earlier years included) as a fourth member" if pooled else "")
     method = (
         f"marketcube's forecast engine on the triangulated history ({n_years} years) of all {n} series of the "
         f"hierarchy (the total, every member and every crossing of the dimensions, the {cube.value.shape[1]} leaf "

@@ -147,7 +147,8 @@ def _placed_labels(points: list[dict[str, Any]], x_scale: dict[str, Any], y_scal
     """Each point with ``label_y``, where its name goes: at its own height if that is clear of the
     names already placed (largest points first), else the nearest clear line above or below, within
     the plot. Placed for a chart ``width`` pixels wide: the PDF draws it so; the HTML stretches the
-    chart to its container, where a narrower screen can bring names together again."""
+    chart to its container, and below ``NAMES_MIN_WIDTH`` of this width hides the names (they would
+    come together again)."""
     if "domain" not in x_scale or "domain" not in y_scale:
         return [{**p, "label_y": p["cagr"]} for p in points]
     (x0, x1), (y0, y1) = (math.log10(v) for v in x_scale["domain"]), y_scale["domain"]

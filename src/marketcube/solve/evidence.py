@@ -24,6 +24,7 @@ not independent witnesses.
 
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -256,10 +257,11 @@ class Triangulation:
         base..end convention (claims the triangulation did not use): one reading for every stage."""
         return self.periods.get(claim.id) or growth_period(market, claim)
 
-    @property
+    @functools.cached_property
     def family_log_bias(self) -> dict[str, float]:
         """Publisher family -> its estimated log bias (how far its sizes run above the market, in
-        log terms, after the definition ratios), for the families with history claims."""
+        log terms, after the definition ratios), for the families with history claims (made once:
+        the evidence table reads it for every size claim)."""
         if self._problem is None or self._solution is None:
             return {}
         return {f: float(b) for f, b in zip(self._problem.families, self._solution.log_bias)}
